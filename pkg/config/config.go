@@ -1,0 +1,83 @@
+// Package config holds the agent's configuration: its defaults and the
+// validation that runs before anything is started.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is everything the agent is told at start.
+type Config struct {
+	// NodeName is this node's name (--hostname-override, else the hostname).
+	NodeName string
+	// RootDir holds the agent's state: images, sandboxes, containers.
+	RootDir string
+	// LogDir is where container logs go (<LogDir>/<ns>_<name>_<uid>/<ctr>/<n>.log).
+	LogDir string
+	// PodManifestPath is a directory of static pod manifests; "" disables it.
+	PodManifestPath string
+	// CgroupRoot is the absolute cgroup path under which kubepods/ is made.
+	CgroupRoot string
+	// PodPidsLimit is every pod's pids.max; -1 means unlimited.
+	PodPidsLimit int64
+	// FileCheckFrequency is how often the manifest directory is rescanned
+	// in addition to inotify events.
+	FileCheckFrequency time.Duration
+	// MaxParallelStarts bounds how many pods are being set up at once.
+	MaxParallelStarts int
+}
+
+// Default returns the configuration the flags start from.
+func Default() Config {
+	host, _ := os.Hostname()
+	return Config{
+		NodeName:           strings.ToLower(host),
+		RootDir:            "/var/lib/kubelet-lite",
+		LogDir:             "/var/log/pods",
+		CgroupRoot:         "/",
+		PodPidsLimit:       4096,
+		FileCheckFrequency: 20 * time.Second,
+		MaxParallelStarts:  8,
+	}
+}
+
+// Validate reports the first thing wrong with c.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.NodeName == "" {
+		errs = append(errs, errors.New("node name is empty: set --hostname-override"))
+	}
+	for flag, dir := range map[string]string{"--root-dir": c.RootDir, "--log-dir": c.LogDir} {
+		if !filepath.IsAbs(dir) {
+			errs = append(errs, fmt.Errorf("%s %q is not an absolute path", flag, dir))
+		}
+	}
+	if c.PodManifestPath != "" && !filepath.IsAbs(c.PodManifestPath) {
+		errs = append(errs, fmt.Errorf("--pod-manifest-path %q is not an absolute path", c.PodManifestPath))
+	}
+	if !strings.HasPrefix(c.CgroupRoot, "/") || path.Clean(c.CgroupRoot) != c.CgroupRoot {
+		errs = append(errs, fmt.Errorf("--cgroup-root %q is not a clean absolute cgroup path", c.CgroupRoot))
+	}
+	if c.PodPidsLimit < -1 || c.PodPidsLimit == 0 {
+		errs = append(errs, fmt.Errorf("--pod-pids-limit %d: want -1 (unlimited) or a positive number", c.PodPidsLimit))
+	}
+	if c.MaxParallelStarts < 1 {
+		errs = append(errs, fmt.Errorf("--max-parallel-starts %d: want at least 1", c.MaxParallelStarts))
+	}
+	if c.FileCheckFrequency <= 0 {
+		errs = append(errs, fmt.Errorf("--file-check-frequency %s: want a positive duration", c.FileCheckFrequency))
+	}
+	return errors.Join(errs...)
+}
+
+// ImageDir is where the image store keeps layers and metadata.
+func (c *Config) ImageDir() string { return filepath.Join(c.RootDir, "images") }
+
+// SandboxDir is where the runtime keeps sandbox and container state.
+func (c *Config) SandboxDir() string { return filepath.Join(c.RootDir, "sandbox") }

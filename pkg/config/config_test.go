@@ -1,0 +1,38 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		name    string
+		mutate  func(*Config)
+		wantErr string
+	}{
+		{name: "defaults", mutate: func(*Config) {}},
+		{name: "relative root dir", mutate: func(c *Config) { c.RootDir = "state" }, wantErr: `--root-dir "state" is not an absolute path`},
+		{name: "relative manifest dir", mutate: func(c *Config) { c.PodManifestPath = "pods" }, wantErr: "--pod-manifest-path"},
+		{name: "cgroup root not clean", mutate: func(c *Config) { c.CgroupRoot = "/a/../b" }, wantErr: "--cgroup-root"},
+		{name: "cgroup root relative", mutate: func(c *Config) { c.CgroupRoot = "kubelet" }, wantErr: "--cgroup-root"},
+		{name: "pids limit zero", mutate: func(c *Config) { c.PodPidsLimit = 0 }, wantErr: "--pod-pids-limit 0"},
+		{name: "pids limit unlimited", mutate: func(c *Config) { c.PodPidsLimit = -1 }},
+		{name: "no node name", mutate: func(c *Config) { c.NodeName = "" }, wantErr: "node name is empty"},
+		{name: "no parallel starts", mutate: func(c *Config) { c.MaxParallelStarts = 0 }, wantErr: "--max-parallel-starts"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			c.NodeName = "node-a"
+			tc.mutate(&c)
+			err := c.Validate()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Validate() = %v, want nil", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("Validate() = %v, want an error containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}

@@ -1,0 +1,272 @@
+package podworker
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/moby/sys/user"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// Image is what the pod worker needs to know of a container's image.
+type Image struct {
+	Ref, ID, RepoDigest string
+	Entrypoint, Cmd     []string
+	Env                 []string
+	WorkingDir, User    string
+	// Layers are unpacked layer directories, lowest first.
+	Layers []string
+}
+
+// process is a container's process as Kubernetes merges it with its image.
+type process struct {
+	Args       []string
+	Env        []string
+	WorkingDir string
+	UID, GID   uint32
+	Groups     []uint32
+}
+
+// buildProcess merges the container's command, args, env, workingDir and
+// user with its image config by Kubernetes' rules: command replaces the
+// entrypoint and drops the image's cmd, args alone replace the cmd, $(VAR)
+// refers to the container's own env, and the pod's securityContext beats the
+// image's user.
+func buildProcess(pod *corev1.Pod, c *corev1.Container, img Image) (process, error) {
+	env, err := containerEnv(pod, c)
+	if err != nil {
+		return process{}, err
+	}
+	lookup := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		lookup[k] = v
+	}
+	var args []string
+	switch {
+	case len(c.Command) > 0:
+		args = append(expandAll(c.Command, lookup), expandAll(c.Args, lookup)...)
+	case len(c.Args) > 0:
+		args = append(slices.Clone(img.Entrypoint), expandAll(c.Args, lookup)...)
+	default:
+		args = append(slices.Clone(img.Entrypoint), img.Cmd...)
+	}
+	if len(args) == 0 {
+		return process{}, fmt.Errorf("container %q: no command: the pod sets none and image %s has no entrypoint or cmd", c.Name, img.Ref)
+	}
+	p := process{Args: args, Env: mergeEnv(img.Env, env), WorkingDir: c.WorkingDir}
+	if p.WorkingDir == "" {
+		p.WorkingDir = img.WorkingDir
+	}
+	if p.WorkingDir == "" {
+		p.WorkingDir = "/"
+	}
+	if err := resolveUser(pod, c, img, &p); err != nil {
+		return process{}, fmt.Errorf("container %q: %w", c.Name, err)
+	}
+	return p, nil
+}
+
+// containerEnv evaluates the container's env in order, as KEY=VALUE.
+func containerEnv(pod *corev1.Pod, c *corev1.Container) ([]string, error) {
+	seen := map[string]string{}
+	var out []string
+	for _, e := range c.Env {
+		v := expand(e.Value, seen)
+		if e.ValueFrom != nil {
+			var err error
+			if v, err = envFrom(pod, c, e.ValueFrom); err != nil {
+				return nil, fmt.Errorf("container %q: env %s: %w", c.Name, e.Name, err)
+			}
+		}
+		seen[e.Name] = v
+		out = append(out, e.Name+"="+v)
+	}
+	return out, nil
+}
+
+// envFrom resolves the valueFrom sources a node can answer by itself.
+func envFrom(pod *corev1.Pod, c *corev1.Container, src *corev1.EnvVarSource) (string, error) {
+	switch {
+	case src.FieldRef != nil:
+		switch src.FieldRef.FieldPath {
+		case "metadata.name":
+			return pod.Name, nil
+		case "metadata.namespace":
+			return pod.Namespace, nil
+		case "metadata.uid":
+			return string(pod.UID), nil
+		case "spec.nodeName":
+			return pod.Spec.NodeName, nil
+		case "spec.serviceAccountName":
+			return pod.Spec.ServiceAccountName, nil
+		case "status.podIP":
+			return pod.Status.PodIP, nil
+		case "status.hostIP":
+			return pod.Status.HostIP, nil
+		}
+		if k, ok := strings.CutPrefix(src.FieldRef.FieldPath, "metadata.labels['"); ok {
+			return pod.Labels[strings.TrimSuffix(k, "']")], nil
+		}
+		if k, ok := strings.CutPrefix(src.FieldRef.FieldPath, "metadata.annotations['"); ok {
+			return pod.Annotations[strings.TrimSuffix(k, "']")], nil
+		}
+		return "", fmt.Errorf("fieldRef %q is not supported", src.FieldRef.FieldPath)
+	case src.ResourceFieldRef != nil:
+		return resourceField(c, src.ResourceFieldRef)
+	default:
+		return "", errors.New("configMap and secret references need an apiserver")
+	}
+}
+
+// resourceField renders requests.*/limits.* in the divisor's unit, rounded up.
+func resourceField(c *corev1.Container, ref *corev1.ResourceFieldSelector) (string, error) {
+	kind, name, ok := strings.Cut(ref.Resource, ".")
+	if !ok {
+		return "", fmt.Errorf("resourceFieldRef %q is not requests.* or limits.*", ref.Resource)
+	}
+	var q resource.Quantity
+	switch kind {
+	case "requests":
+		q = c.Resources.Requests[corev1.ResourceName(name)]
+	case "limits":
+		q = c.Resources.Limits[corev1.ResourceName(name)]
+	default:
+		return "", fmt.Errorf("resourceFieldRef %q is not requests.* or limits.*", ref.Resource)
+	}
+	divisor := ref.Divisor
+	if divisor.IsZero() {
+		divisor = resource.MustParse("1")
+	}
+	if name == "cpu" {
+		m := (q.MilliValue() + divisor.MilliValue() - 1) / divisor.MilliValue()
+		return strconv.FormatInt(max(m, 1), 10), nil
+	}
+	return strconv.FormatInt((q.Value()+divisor.Value()-1)/divisor.Value(), 10), nil
+}
+
+// mergeEnv lays the container's variables over the image's.
+func mergeEnv(image, container []string) []string {
+	out := slices.Clone(image)
+	for _, kv := range container {
+		k, _, _ := strings.Cut(kv, "=")
+		out = slices.DeleteFunc(out, func(s string) bool { return strings.HasPrefix(s, k+"=") })
+		out = append(out, kv)
+	}
+	return out
+}
+
+func expandAll(in []string, vars map[string]string) []string {
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = expand(s, vars)
+	}
+	return out
+}
+
+// expand replaces $(VAR) with VAR's value when VAR is defined, leaves an
+// undefined reference as written, and turns $$ into $, as Kubernetes does.
+func expand(s string, vars map[string]string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 >= len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+		case '(':
+			end := strings.IndexByte(s[i+2:], ')')
+			if end < 0 {
+				b.WriteString(s[i:])
+				return b.String()
+			}
+			name := s[i+2 : i+2+end]
+			if v, ok := vars[name]; ok {
+				b.WriteString(v)
+			} else {
+				b.WriteString(s[i : i+3+end])
+			}
+			i += 2 + end
+		default:
+			b.WriteByte('$')
+		}
+	}
+	return b.String()
+}
+
+// resolveUser sets the uid, gid and groups from the securityContext, falling
+// back to the image's user looked up in the image's /etc/passwd and /etc/group.
+func resolveUser(pod *corev1.Pod, c *corev1.Container, img Image, p *process) error {
+	spec := img.User
+	podSC, sc := pod.Spec.SecurityContext, c.SecurityContext
+	runAsUser := pick(sc, podSC, func(s *corev1.SecurityContext) *int64 { return s.RunAsUser },
+		func(s *corev1.PodSecurityContext) *int64 { return s.RunAsUser })
+	runAsGroup := pick(sc, podSC, func(s *corev1.SecurityContext) *int64 { return s.RunAsGroup },
+		func(s *corev1.PodSecurityContext) *int64 { return s.RunAsGroup })
+	if runAsUser != nil {
+		spec = strconv.FormatInt(*runAsUser, 10)
+		if runAsGroup != nil {
+			spec += ":" + strconv.FormatInt(*runAsGroup, 10)
+		}
+	}
+	if spec == "" {
+		spec = "0"
+	}
+	u, err := user.GetExecUserPath(spec, &user.ExecUser{}, imageFile(img, "etc/passwd"), imageFile(img, "etc/group"))
+	if err != nil {
+		return fmt.Errorf("resolve user %q in image %s: %w", spec, img.Ref, err)
+	}
+	if runAsGroup != nil {
+		u.Gid = int(*runAsGroup)
+	}
+	if u.Uid < 0 || u.Gid < 0 {
+		return fmt.Errorf("user %q resolves to a negative id", spec)
+	}
+	p.UID, p.GID = uint32(u.Uid), uint32(u.Gid)
+	for _, g := range u.Sgids {
+		if g >= 0 && uint32(g) != p.GID {
+			p.Groups = append(p.Groups, uint32(g))
+		}
+	}
+	if podSC != nil {
+		for _, g := range podSC.SupplementalGroups {
+			p.Groups = append(p.Groups, uint32(g))
+		}
+	}
+	slices.Sort(p.Groups)
+	p.Groups = slices.Compact(p.Groups)
+	return nil
+}
+
+func pick(sc *corev1.SecurityContext, podSC *corev1.PodSecurityContext,
+	fromSC func(*corev1.SecurityContext) *int64, fromPod func(*corev1.PodSecurityContext) *int64,
+) *int64 {
+	if sc != nil && fromSC(sc) != nil {
+		return fromSC(sc)
+	}
+	if podSC != nil {
+		return fromPod(podSC)
+	}
+	return nil
+}
+
+// imageFile returns the path of rel in the topmost layer that has it, or ""
+// when no layer does.
+func imageFile(img Image, rel string) string {
+	for _, l := range slices.Backward(img.Layers) {
+		p := filepath.Join(l, rel)
+		if _, err := os.Lstat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
