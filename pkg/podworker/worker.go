@@ -1,0 +1,318 @@
+package podworker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/kubelet-lite/kubelet-lite/pkg/sandbox"
+	"github.com/kubelet-lite/kubelet-lite/pkg/translate"
+)
+
+// retryAfter is how soon a failed sync is tried again.
+const retryAfter = 2 * time.Second
+
+// worker syncs one pod; its goroutine is the only one touching the pod's
+// sandbox and containers.
+type worker struct {
+	parent *Workers
+	wake   chan struct{}
+	gone   chan struct{}
+
+	mu  sync.Mutex
+	pod *corev1.Pod
+	// failed is set when the pod can never run (bad spec): syncs stop.
+	failed bool
+}
+
+func newWorker(parent *Workers, pod *corev1.Pod) *worker {
+	wk := &worker{parent: parent, pod: pod, wake: make(chan struct{}, 1), gone: make(chan struct{})}
+	wk.poke()
+	return wk
+}
+
+func (wk *worker) poke() {
+	select {
+	case wk.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (wk *worker) update(pod *corev1.Pod) {
+	wk.mu.Lock()
+	wk.pod = pod
+	wk.mu.Unlock()
+	wk.poke()
+}
+
+func (wk *worker) delete() { close(wk.gone) }
+
+func (wk *worker) current() *corev1.Pod {
+	wk.mu.Lock()
+	defer wk.mu.Unlock()
+	return wk.pod
+}
+
+// run syncs whenever woken or when a backoff ends, until the pod is deleted
+// (then it terminates the pod) or the agent stops (then it leaves it running).
+func (wk *worker) run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wk.gone:
+			wk.terminate(ctx)
+			return
+		case <-wk.wake:
+		case <-timer.C:
+		}
+		next, err := wk.syncOnce(ctx)
+		if err != nil {
+			klog.ErrorS(err, "Sync failed, will retry", "pod", klog.KObj(wk.current()), "after", retryAfter)
+			next = retryAfter
+		}
+		timer.Reset(next)
+	}
+}
+
+func (wk *worker) syncOnce(ctx context.Context) (time.Duration, error) {
+	p := wk.parent
+	select {
+	case p.sem <- struct{}{}:
+		defer func() { <-p.sem }()
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	if wk.failed {
+		return time.Hour, nil
+	}
+	pod := wk.current()
+	start := time.Now()
+	next, err := wk.sync(ctx, pod)
+	klog.V(4).InfoS("Synced pod", "pod", klog.KObj(pod), "duration", time.Since(start), "err", err)
+	return next, err
+}
+
+// sync drives the node one step towards pod and says when to look again.
+func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, error) {
+	p := wk.parent
+	res, err := translate.Pod(pod, p.cfg.Node)
+	if err != nil {
+		wk.failed = true
+		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Pod cannot run: %v", err)
+		klog.ErrorS(err, "Pod cannot run", "pod", klog.KObj(pod))
+		return time.Hour, nil
+	}
+	if err := p.cfg.Cgroups.EnsurePod(res.Pod); err != nil {
+		return 0, err
+	}
+	if _, err := p.cfg.Runtime.EnsureSandbox(ctx, sandboxSpec(pod, res)); err != nil {
+		return 0, fmt.Errorf("sandbox: %w", err)
+	}
+	obs, err := wk.observe(pod)
+	if err != nil {
+		return 0, err
+	}
+	plan := decide(pod, obs, wk.backOff(pod))
+	for _, s := range plan.Start {
+		if err := wk.startContainer(ctx, pod, res, s); err != nil {
+			return 0, err
+		}
+	}
+	next := time.Hour
+	for name, d := range plan.BackOff {
+		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s", name)
+		next = min(next, d)
+	}
+	klog.V(2).InfoS("Pod synced", "pod", klog.KObj(pod), "phase", plan.Phase, "started", len(plan.Start), "backingOff", len(plan.BackOff))
+	return next, nil
+}
+
+// observe reads every container of pod from the runtime.
+func (wk *worker) observe(pod *corev1.Pod) (map[string]observed, error) {
+	obs := map[string]observed{}
+	for _, c := range allContainers(pod) {
+		st, err := wk.parent.cfg.Runtime.ContainerStatus(pod.UID, c.Name)
+		if errors.Is(err, sandbox.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("container %s status: %w", c.Name, err)
+		}
+		o := observed{Attempt: st.Attempt, ExitCode: st.ExitCode, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt}
+		switch st.State {
+		case sandbox.StateRunning, sandbox.StateCreated:
+			o.State = running
+		default:
+			o.State = exited
+		}
+		obs[c.Name] = o
+	}
+	return obs, nil
+}
+
+// backOff applies upstream's CrashLoopBackOff: a container restarts at once
+// the first time, then waits 10 s, doubling to 300 s; ten minutes without a
+// restart resets it.
+func (wk *worker) backOff(pod *corev1.Pod) backOff {
+	b := wk.parent.backoff
+	return func(name string, finishedAt time.Time) time.Duration {
+		key := string(pod.UID) + "/" + name
+		if b.IsInBackOffSince(key, finishedAt) {
+			return max(b.Get(key)-time.Since(finishedAt), time.Millisecond)
+		}
+		b.Next(key, finishedAt)
+		return 0
+	}
+}
+
+func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *translate.Result, s start) error {
+	p := wk.parent
+	c := s.Container
+	img, err := wk.pullImage(ctx, pod, c)
+	if err != nil {
+		return err
+	}
+	proc, err := buildProcess(pod, c, img)
+	if err != nil {
+		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		return err
+	}
+	cg, ok := containerCgroup(res, c.Name)
+	if !ok {
+		return fmt.Errorf("container %s: no cgroup from the translator", c.Name)
+	}
+	spec := sandbox.ContainerSpec{
+		PodUID: pod.UID, Name: c.Name, Attempt: s.Attempt,
+		Image: c.Image, ImageID: img.RepoDigest, Layers: img.Layers,
+		Args: proc.Args, Env: proc.Env, WorkingDir: proc.WorkingDir,
+		UID: proc.UID, GID: proc.GID, AdditionalGIDs: proc.Groups,
+		Cgroup: cg, LogPath: logPath(p.cfg.LogDir, pod, c.Name, s.Attempt),
+	}
+	st, err := p.cfg.Runtime.StartContainer(ctx, spec)
+	if err != nil {
+		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		return fmt.Errorf("start container %s: %w", c.Name, err)
+	}
+	p.cfg.Recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container %s", c.Name)
+	p.cfg.Recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
+	klog.V(2).InfoS("Started container", "pod", klog.KObj(pod), "container", c.Name, "attempt", s.Attempt, "pid", st.PID)
+	return nil
+}
+
+func (wk *worker) pullImage(ctx context.Context, pod *corev1.Pod, c *corev1.Container) (Image, error) {
+	rec := wk.parent.cfg.Recorder
+	img, pulled, err := wk.parent.cfg.Images.Ensure(ctx, c.Image, c.ImagePullPolicy)
+	if err != nil {
+		rec.Eventf(pod, corev1.EventTypeWarning, "Failed", "Failed to pull image %q: %v", c.Image, err)
+		return Image{}, fmt.Errorf("container %s: image %s: %w", c.Name, c.Image, err)
+	}
+	if pulled {
+		rec.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q", c.Image)
+	}
+	return img, nil
+}
+
+// terminate stops the pod gracefully (app containers first, then init
+// containers and sidecars) and removes its sandbox, cgroup and logs.
+func (wk *worker) terminate(ctx context.Context) {
+	pod := wk.current()
+	p := wk.parent
+	grace := 30 * time.Second
+	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
+		grace = time.Duration(*g) * time.Second
+	}
+	// A deleted pod is cleaned up even while the agent is shutting down.
+	ctx = context.WithoutCancel(ctx)
+	for _, group := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
+		var wg sync.WaitGroup
+		for _, c := range group {
+			wg.Go(func() {
+				p.cfg.Recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
+				if err := p.cfg.Runtime.StopContainer(ctx, pod.UID, c.Name, grace); err != nil {
+					klog.ErrorS(err, "Stopping container failed", "pod", klog.KObj(pod), "container", c.Name)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for attempt := 0; ; attempt++ {
+		err := wk.remove(ctx, pod)
+		if err == nil {
+			break
+		}
+		klog.ErrorS(err, "Removing pod failed, will retry", "pod", klog.KObj(pod))
+		if attempt == 10 {
+			return
+		}
+		time.Sleep(retryAfter)
+	}
+	for _, c := range allContainers(pod) {
+		p.backoff.DeleteEntry(string(pod.UID) + "/" + c.Name)
+	}
+	klog.InfoS("Pod removed", "pod", klog.KObj(pod), "podUID", pod.UID)
+}
+
+func (wk *worker) remove(ctx context.Context, pod *corev1.Pod) error {
+	p := wk.parent
+	if err := p.cfg.Runtime.RemoveSandbox(ctx, pod.UID, time.Second); err != nil {
+		return fmt.Errorf("remove sandbox: %w", err)
+	}
+	// The QoS class of an orphan is not known: try every place its cgroup can be.
+	for _, qos := range []string{"kubepods/", "kubepods/burstable/", "kubepods/besteffort/"} {
+		if err := p.cfg.Cgroups.Remove(qos + "pod" + string(pod.UID)); err != nil {
+			return err
+		}
+	}
+	if err := os.RemoveAll(podLogDir(p.cfg.LogDir, pod)); err != nil {
+		return fmt.Errorf("remove logs: %w", err)
+	}
+	return nil
+}
+
+func sandboxSpec(pod *corev1.Pod, res *translate.Result) sandbox.SandboxSpec {
+	host := pod.Spec.Hostname
+	if host == "" {
+		host = pod.Name
+	}
+	if len(host) > 63 {
+		host = host[:63]
+	}
+	return sandbox.SandboxSpec{
+		UID: pod.UID, Namespace: pod.Namespace, Name: pod.Name, Hostname: host,
+		HostNetwork: pod.Spec.HostNetwork, HostIPC: pod.Spec.HostIPC, HostPID: pod.Spec.HostPID,
+		ShareProcessNamespace: pod.Spec.ShareProcessNamespace != nil && *pod.Spec.ShareProcessNamespace,
+		PodCgroup:             res.Pod.Path,
+	}
+}
+
+func containerCgroup(res *translate.Result, name string) (translate.Cgroup, bool) {
+	for _, c := range res.Containers {
+		if c.Name == name {
+			return c.Cgroup, true
+		}
+	}
+	return translate.Cgroup{}, false
+}
+
+func allContainers(pod *corev1.Pod) []corev1.Container {
+	return append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...)
+}
+
+// podLogDir is /var/log/pods/<namespace>_<name>_<uid>, as the kubelet names it.
+func podLogDir(root string, pod *corev1.Pod) string {
+	return filepath.Join(root, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID))
+}
+
+func logPath(root string, pod *corev1.Pod, container string, attempt int) string {
+	return filepath.Join(podLogDir(root, pod), container, fmt.Sprintf("%d.log", attempt))
+}

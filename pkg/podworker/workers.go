@@ -1,0 +1,182 @@
+package podworker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/flowcontrol"
+	"k8s.io/klog/v2"
+
+	"github.com/kubelet-lite/kubelet-lite/pkg/sandbox"
+	"github.com/kubelet-lite/kubelet-lite/pkg/translate"
+)
+
+// Runtime runs sandboxes and containers. Every method may be called again
+// with the same arguments; stopping or removing what is gone is success.
+type Runtime interface {
+	EnsureSandbox(ctx context.Context, spec sandbox.SandboxSpec) (int, error)
+	StartContainer(ctx context.Context, spec sandbox.ContainerSpec) (sandbox.ContainerStatus, error)
+	StopContainer(ctx context.Context, uid types.UID, name string, grace time.Duration) error
+	RemoveSandbox(ctx context.Context, uid types.UID, grace time.Duration) error
+	// ContainerStatus returns an error wrapping sandbox.ErrNotFound for a
+	// container that was never started.
+	ContainerStatus(uid types.UID, name string) (sandbox.ContainerStatus, error)
+	ListPods() ([]sandbox.PodState, error)
+}
+
+// Images makes an image present by the pull policy and describes it.
+type Images interface {
+	Ensure(ctx context.Context, ref string, policy corev1.PullPolicy) (img Image, pulled bool, err error)
+}
+
+// Cgroups makes and removes pod cgroups.
+type Cgroups interface {
+	EnsurePod(c translate.Cgroup) error
+	Remove(rel string) error
+}
+
+// Config is what the workers are built from; every field but Recorder and
+// Backoff is required.
+type Config struct {
+	Runtime Runtime
+	Images  Images
+	Cgroups Cgroups
+	// Node is passed to the translator.
+	Node translate.Node
+	// LogDir is the root of container logs (/var/log/pods).
+	LogDir string
+	// MaxParallel bounds the number of pods synced at once.
+	MaxParallel int
+	// Recorder receives the pod events; nil drops them.
+	Recorder record.EventRecorder
+	// Backoff is the restart backoff; nil means upstream's 10 s doubling to 300 s.
+	Backoff *flowcontrol.Backoff
+}
+
+// Workers owns one worker per desired pod.
+type Workers struct {
+	cfg     Config
+	backoff *flowcontrol.Backoff
+	sem     chan struct{}
+
+	mu      sync.Mutex
+	ctx     context.Context
+	pods    map[types.UID]*worker
+	cleaned bool
+	wg      sync.WaitGroup
+}
+
+// New checks cfg and returns idle workers; Run starts them.
+func New(cfg Config) (*Workers, error) {
+	var missing []error
+	if cfg.Runtime == nil {
+		missing = append(missing, errors.New("Runtime"))
+	}
+	if cfg.Images == nil {
+		missing = append(missing, errors.New("Images"))
+	}
+	if cfg.Cgroups == nil {
+		missing = append(missing, errors.New("Cgroups"))
+	}
+	if cfg.LogDir == "" {
+		missing = append(missing, errors.New("LogDir"))
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("pod workers need: %w", errors.Join(missing...))
+	}
+	if cfg.MaxParallel < 1 {
+		cfg.MaxParallel = 1
+	}
+	if cfg.Recorder == nil {
+		cfg.Recorder = &record.FakeRecorder{}
+	}
+	b := cfg.Backoff
+	if b == nil {
+		b = flowcontrol.NewBackOff(10*time.Second, 300*time.Second)
+	}
+	return &Workers{cfg: cfg, backoff: b, sem: make(chan struct{}, cfg.MaxParallel), pods: map[types.UID]*worker{}}, nil
+}
+
+// Run sets the context the workers live in and blocks until it ends. Pods
+// keep running when it ends: only their deletion stops them.
+func (w *Workers) Run(ctx context.Context) {
+	w.mu.Lock()
+	w.ctx = ctx
+	w.mu.Unlock()
+	<-ctx.Done()
+	w.wg.Wait()
+}
+
+// Update makes pods the desired set: new pods get a worker, changed ones are
+// synced again, and pods no longer present are stopped and removed. The first
+// call also removes what the runtime runs that no source wants any more.
+func (w *Workers) Update(ctx context.Context, pods []*corev1.Pod) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ctx == nil {
+		w.ctx = ctx
+	}
+	desired := map[types.UID]*corev1.Pod{}
+	for _, p := range pods {
+		desired[p.UID] = p
+	}
+	for uid, wk := range w.pods {
+		if _, ok := desired[uid]; !ok {
+			wk.delete()
+			delete(w.pods, uid)
+		}
+	}
+	for uid, p := range desired {
+		if wk, ok := w.pods[uid]; ok {
+			wk.update(p)
+			continue
+		}
+		wk := newWorker(w, p)
+		w.pods[uid] = wk
+		w.wg.Add(1)
+		go func() { defer w.wg.Done(); wk.run(w.ctx) }()
+	}
+	if !w.cleaned {
+		w.cleaned = true
+		w.removeOrphans(desired)
+	}
+}
+
+// Wake asks the pod's worker to sync now, for example when a container exited.
+func (w *Workers) Wake(uid types.UID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if wk, ok := w.pods[uid]; ok {
+		wk.poke()
+	}
+}
+
+// removeOrphans stops pods the runtime knows but no source wants, once, so a
+// manifest removed while the agent was down still goes away.
+func (w *Workers) removeOrphans(desired map[types.UID]*corev1.Pod) {
+	running, err := w.cfg.Runtime.ListPods()
+	if err != nil {
+		klog.ErrorS(err, "Listing pods to clean up failed")
+		return
+	}
+	for _, ps := range running {
+		if _, ok := desired[ps.UID]; ok {
+			continue
+		}
+		orphan := &corev1.Pod{}
+		orphan.UID, orphan.Namespace, orphan.Name = ps.UID, ps.Namespace, ps.Name
+		for _, c := range ps.Containers {
+			orphan.Spec.Containers = append(orphan.Spec.Containers, corev1.Container{Name: c.Name})
+		}
+		klog.InfoS("Removing pod no source wants", "pod", klog.KObj(orphan), "podUID", ps.UID)
+		wk := newWorker(w, orphan)
+		w.wg.Add(1)
+		go func() { defer w.wg.Done(); wk.terminate(w.ctx) }()
+	}
+}
