@@ -1,16 +1,122 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	"github.com/kubelet-lite/kubelet-lite/pkg/cgroup"
+	"github.com/kubelet-lite/kubelet-lite/pkg/config"
+	"github.com/kubelet-lite/kubelet-lite/pkg/image"
+	"github.com/kubelet-lite/kubelet-lite/pkg/podsource"
+	"github.com/kubelet-lite/kubelet-lite/pkg/podworker"
+	"github.com/kubelet-lite/kubelet-lite/pkg/sandbox"
+	"github.com/kubelet-lite/kubelet-lite/pkg/translate"
+	"github.com/kubelet-lite/kubelet-lite/pkg/version"
 )
 
 func newRunCmd() *cobra.Command {
-	return &cobra.Command{
-		Use: "run",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("run: not built yet")
+	cfg := config.Default()
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the node agent: the pods of --pod-manifest-path, on this machine's kernel",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return run(ctx, cfg)
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.PodManifestPath, "pod-manifest-path", cfg.PodManifestPath, "directory of static pod manifests")
+	f.StringVar(&cfg.NodeName, "hostname-override", cfg.NodeName, "this node's name")
+	f.StringVar(&cfg.RootDir, "root-dir", cfg.RootDir, "state directory (images, sandboxes, containers)")
+	f.StringVar(&cfg.LogDir, "log-dir", cfg.LogDir, "container log directory")
+	f.StringVar(&cfg.CgroupRoot, "cgroup-root", cfg.CgroupRoot, "cgroup under which kubepods is made")
+	f.Int64Var(&cfg.PodPidsLimit, "pod-pids-limit", cfg.PodPidsLimit, "pids.max of every pod; -1 for unlimited")
+	f.IntVar(&cfg.MaxParallelStarts, "max-parallel-starts", cfg.MaxParallelStarts, "pods set up at once")
+	f.DurationVar(&cfg.FileCheckFrequency, "file-check-frequency", cfg.FileCheckFrequency, "how often the manifest directory is read again without an event")
+	return cmd
+}
+
+// run wires the agent together and blocks until ctx ends. Pods keep running
+// when the agent stops.
+func run(ctx context.Context, cfg config.Config) error {
+	tree := cgroup.NewTree(cfg.CgroupRoot)
+	klog.InfoS("Starting kubelet-lite", "version", version.String(), "node", cfg.NodeName,
+		"cgroupVersion", tree.Version(), "cgroupRoot", tree.Root(), "rootDir", cfg.RootDir)
+	store, err := image.NewStore(image.Config{Root: cfg.ImageDir()})
+	if err != nil {
+		return err
+	}
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartStructuredLogging(2)
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet-lite", Host: cfg.NodeName})
+
+	var workers *podworker.Workers
+	rt, err := sandbox.New(sandbox.Config{
+		Root:       cfg.SandboxDir(),
+		CgroupRoot: cfg.CgroupRoot,
+		OnExit: func(uid types.UID, _ string) {
+			if workers != nil {
+				workers.Wake(uid)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	workers, err = podworker.New(podworker.Config{
+		Runtime:     rt,
+		Images:      images{store},
+		Cgroups:     tree,
+		Node:        translate.Node{PodPidsLimit: cfg.PodPidsLimit},
+		LogDir:      cfg.LogDir,
+		MaxParallel: cfg.MaxParallelStarts,
+		Recorder:    recorder,
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.PodManifestPath == "" {
+		return fmt.Errorf("no pod source: set --pod-manifest-path")
+	}
+	src := &podsource.Dir{Path: cfg.PodManifestPath, NodeName: cfg.NodeName, Resync: cfg.FileCheckFrequency}
+	go func() {
+		if err := src.Run(ctx, func(pods []*corev1.Pod) { workers.Update(ctx, pods) }); err != nil {
+			klog.ErrorS(err, "Static pod source stopped")
+		}
+	}()
+	workers.Run(ctx)
+	klog.InfoS("kubelet-lite stopped; pods keep running")
+	return nil
+}
+
+// images adapts the image store to what the pod workers ask of it.
+type images struct{ store *image.Store }
+
+func (i images) Ensure(ctx context.Context, ref string, policy corev1.PullPolicy) (podworker.Image, bool, error) {
+	img, pulled, err := i.store.Ensure(ctx, ref, policy, authn.Anonymous)
+	if err != nil {
+		return podworker.Image{}, false, err
+	}
+	return podworker.Image{
+		Ref: img.Ref, ID: img.ID, RepoDigest: img.RepoDigest,
+		Entrypoint: img.Entrypoint, Cmd: img.Cmd, Env: img.Env,
+		WorkingDir: img.WorkingDir, User: img.User, Layers: img.Layers,
+	}, pulled, nil
 }
