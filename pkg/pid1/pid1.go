@@ -1,17 +1,3 @@
-// Package pid1 is the first process of every container and of every pod
-// sandbox: the agent binary re-executed in a small mode that reaps zombies,
-// forwards signals, writes the container's output as CRI log lines and records
-// the app's exit status, so no image needs an init and the agent can restart
-// without losing exit codes or logs.
-//
-// The agent starts a container's PID 1 as
-//
-//	/.kubelet-lite/init pid1 --log-fd=3 --exit-fd=4 -- ARGV...
-//
-// where fd 3 is the container's log file (opened for append) and fd 4 the
-// file that receives the ExitStatus as JSON when ARGV[0] exits. A sandbox runs
-//
-//	/.kubelet-lite/init pause
 package pid1
 
 import "time"
@@ -23,6 +9,16 @@ const (
 	PauseMode = "pause"
 	// Path is where the agent binary is bind-mounted, read-only, in every container.
 	Path = "/.kubelet-lite/init"
+)
+
+// Exit codes of Main besides the app's own, as a shell and Docker use them.
+const (
+	// ExitSetupFailed means PID 1 itself failed before starting the app.
+	ExitSetupFailed = 125
+	// ExitNotExecutable means ARGV[0] exists but cannot be executed.
+	ExitNotExecutable = 126
+	// ExitNotFound means ARGV[0] was not found.
+	ExitNotFound = 127
 )
 
 // ExitStatus is what PID 1 records when the app it started exits.
@@ -40,8 +36,11 @@ type ExitStatus struct {
 	Message string `json:"message,omitempty"`
 }
 
-// Main runs a container's PID 1. Placeholder until the package is built.
-func Main(args []string) int { return 127 }
+// Main runs a container's PID 1 with the arguments after ContainerMode and
+// returns the exit code for os.Exit: the app's, 126/127 if it could not be
+// started, 125 if PID 1 itself failed, 2 for bad arguments.
+func Main(args []string) int { return runContainer(args) }
 
-// Pause runs a pod sandbox's process. Placeholder until the package is built.
-func Pause(args []string) int { return 127 }
+// Pause runs a pod sandbox's process with the arguments after PauseMode (there
+// are none). It returns 0 after SIGTERM or SIGINT, 2 for bad arguments.
+func Pause(args []string) int { return runPause(args) }

@@ -1,0 +1,150 @@
+package pid1
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// child is a process as /proc/PID/stat shows it.
+type child struct {
+	pid   int
+	comm  string
+	state byte
+}
+
+// childrenOf lists the processes whose parent is ppid.
+func childrenOf(t *testing.T, ppid int) []child {
+	t.Helper()
+	paths, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []child
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		s := string(data)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(s[end+1:])
+		if len(f) < 2 {
+			continue
+		}
+		if pp, _ := strconv.Atoi(f[1]); pp != ppid {
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(s[:open]))
+		out = append(out, child{pid: pid, comm: s[open+1 : end], state: f[0][0]})
+	}
+	return out
+}
+
+func TestMainReapsOrphans(t *testing.T) {
+	t.Parallel()
+	// 100 subshells each leave a short sleep behind and exit, so the sleeps
+	// are orphaned and reparent to pid1 (a subreaper), then exit themselves.
+	p := startPID1(t, nil, "sh", "-c", `for i in $(seq 100); do (sleep 0.2 &) ; done; sleep 2.5`)
+	pid := p.cmd.Process.Pid
+
+	adopted := 0
+	for time.Since(p.started) < time.Second && adopted == 0 {
+		for _, c := range childrenOf(t, pid) {
+			if c.comm == "sleep" {
+				adopted++
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if adopted == 0 {
+		t.Fatal("no orphaned sleep was ever a child of pid1: it is not a subreaper")
+	}
+
+	time.Sleep(2*time.Second - time.Since(p.started))
+	var zombies, others []child
+	for _, c := range childrenOf(t, pid) {
+		if c.state == 'Z' {
+			zombies = append(zombies, c)
+		} else {
+			others = append(others, c)
+		}
+	}
+	if len(zombies) > 0 {
+		t.Errorf("pid1 has %d zombie children after 2s: %+v", len(zombies), zombies)
+	}
+	// Only the app itself is left.
+	if len(others) != 1 || others[0].comm != "sh" {
+		t.Errorf("pid1's children after 2s = %+v, want only the app (sh)", others)
+	}
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
+}
+
+// startPause runs Pause and waits until it handles SIGTERM: it ignores
+// SIGHUP only after subscribing to SIGTERM and SIGINT.
+func startPause(t *testing.T) *proc {
+	t.Helper()
+	p := start(t, PauseMode, nil)
+	status := "/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status"
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		data, _ := os.ReadFile(status)
+		for _, l := range strings.Split(string(data), "\n") {
+			if mask, ok := strings.CutPrefix(l, "SigIgn:"); ok {
+				if v, err := strconv.ParseUint(strings.TrimSpace(mask), 16, 64); err == nil && v&(1<<(syscall.SIGHUP-1)) != 0 {
+					return p
+				}
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("pause never became ready")
+	return nil
+}
+
+func TestPause(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		signals []syscall.Signal
+	}{
+		{name: "SIGTERM", signals: []syscall.Signal{syscall.SIGTERM}},
+		{name: "SIGINT", signals: []syscall.Signal{syscall.SIGINT}},
+		{name: "SIGHUP and SIGUSR1 ignored, then SIGTERM", signals: []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGTERM}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := startPause(t)
+			for i, s := range tc.signals {
+				if i > 0 {
+					time.Sleep(100 * time.Millisecond)
+				}
+				if err := p.cmd.Process.Signal(s); err != nil {
+					t.Fatalf("pause exited before %v: %v", s, err)
+				}
+			}
+			if code := p.wait(t, 10*time.Second); code != 0 {
+				t.Errorf("exit code %d, want 0", code)
+			}
+		})
+	}
+}
+
+func TestPauseRejectsArguments(t *testing.T) {
+	t.Parallel()
+	p := start(t, PauseMode, []string{"extra"})
+	if code := p.wait(t, 10*time.Second); code != 2 {
+		t.Errorf("exit code %d, want 2", code)
+	}
+}
