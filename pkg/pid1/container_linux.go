@@ -72,8 +72,9 @@ func (c *container) run() int {
 	go c.copyOutput(a.stdout, crilog.Stdout, copied)
 	go c.copyOutput(a.stderr, crilog.Stderr, copied)
 
+	// fwd stays subscribed: a signal during the drain must not kill PID 1
+	// with the Go runtime's default action. It is simply not read any more.
 	ws := c.waitApp(a.pid, chld, fwd)
-	signal.Stop(fwd)
 	st := ExitStatus{StartedAt: a.started, FinishedAt: time.Now()}
 	st.ExitCode, st.Signal = exitCode(ws)
 	if err := c.record(st); err != nil {
@@ -152,7 +153,8 @@ func (p *pipeRest) Read(b []byte) (int, error) {
 }
 
 // drain waits for both pipes to end, at most the drain timeout: processes
-// that outlive the app may hold them open. It keeps reaping meanwhile.
+// that outlive the app may hold them open. It keeps reaping meanwhile, and
+// closes the pipes at the end.
 func (c *container) drain(a *app, copied <-chan struct{}, chld <-chan os.Signal) {
 	deadline := time.Now().Add(c.opts.drainTimeout)
 	for _, f := range []*os.File{a.stdout, a.stderr} {

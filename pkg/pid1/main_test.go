@@ -356,7 +356,16 @@ func TestMainAppGetsNoAgentFds(t *testing.T) {
 func TestMainDrainIsBounded(t *testing.T) {
 	t.Parallel()
 	// An orphan keeps the stdout pipe open for 5 s after the app exits.
-	p := startPID1(t, []string{"--drain-timeout=200ms"}, "sh", "-c", `echo $$; (sleep 5 &); echo done`)
+	p := startPID1(t, []string{"--drain-timeout=500ms"}, "sh", "-c", `echo $$; (sleep 5 &); echo done`)
+	// A signal while draining must not kill pid1 (wait fails on a signal).
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if st, err := os.Stat(filepath.Join(p.dir, "exit")); err == nil && st.Size() > 0 {
+			break
+		}
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
 	code := p.wait(t, 10*time.Second)
 	elapsed := time.Since(p.started)
 	es := p.entries(t)
@@ -370,7 +379,7 @@ func TestMainDrainIsBounded(t *testing.T) {
 		t.Errorf("exit code %d, want 0", code)
 	}
 	if elapsed > 3*time.Second {
-		t.Errorf("pid1 took %v to exit, want the drain bounded near 200ms", elapsed)
+		t.Errorf("pid1 took %v to exit, want the drain bounded near 500ms", elapsed)
 	}
 	if got := lines(es, crilog.Stdout); len(got) != 2 || got[1] != "F done" {
 		t.Errorf("stdout entries = %q, want the pid and \"F done\"", got)
