@@ -53,11 +53,22 @@ func TestMainReapsOrphans(t *testing.T) {
 	t.Parallel()
 	// 100 subshells each leave a short sleep behind and exit, so the sleeps
 	// are orphaned and reparent to pid1 (a subreaper), then exit themselves.
-	p := startPID1(t, nil, "sh", "-c", `for i in $(seq 100); do (sleep 0.2 &) ; done; sleep 2.5`)
+	p := startPID1(t, nil, "sh", "-c", `echo $$; for i in $(seq 100); do (sleep 0.2 &) ; done; echo spawned; sleep 10`)
 	pid := p.cmd.Process.Pid
+	defer func() {
+		// End the app and its sleep: its process group is its pid.
+		if es := p.entries(t); len(es) > 0 {
+			if pgid, err := strconv.Atoi(string(es[0].Content)); err == nil && pgid > 1 {
+				_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			}
+		}
+		if code := p.wait(t, 10*time.Second); code != 137 {
+			t.Errorf("exit code %d, want 137 (app killed)", code)
+		}
+	}()
 
 	adopted := 0
-	for time.Since(p.started) < time.Second && adopted == 0 {
+	for time.Since(p.started) < 5*time.Second && adopted == 0 {
 		for _, c := range childrenOf(t, pid) {
 			if c.comm == "sleep" {
 				adopted++
@@ -68,25 +79,28 @@ func TestMainReapsOrphans(t *testing.T) {
 	if adopted == 0 {
 		t.Fatal("no orphaned sleep was ever a child of pid1: it is not a subreaper")
 	}
+	p.waitForLog(t, "spawned")
 
-	time.Sleep(2*time.Second - time.Since(p.started))
-	var zombies, others []child
-	for _, c := range childrenOf(t, pid) {
-		if c.state == 'Z' {
-			zombies = append(zombies, c)
-		} else {
-			others = append(others, c)
+	// The sleeps end 0.2s after the last was spawned. Once they have, pid1
+	// must have no child but the app: no zombie stays behind.
+	time.Sleep(time.Second)
+	var left []child
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		left = left[:0]
+		for _, c := range childrenOf(t, pid) {
+			if c.comm != "sh" || c.state == 'Z' {
+				left = append(left, c)
+			}
+		}
+		if len(left) == 0 {
+			break
 		}
 	}
-	if len(zombies) > 0 {
-		t.Errorf("pid1 has %d zombie children after 2s: %+v", len(zombies), zombies)
+	if len(left) > 0 {
+		t.Errorf("pid1 still has %d children besides the app (state 90 = zombie): %+v", len(left), left)
 	}
-	// Only the app itself is left.
-	if len(others) != 1 || others[0].comm != "sh" {
-		t.Errorf("pid1's children after 2s = %+v, want only the app (sh)", others)
-	}
-	if code := p.wait(t, 10*time.Second); code != 0 {
-		t.Errorf("exit code %d, want 0", code)
+	if n := len(childrenOf(t, pid)); n != 1 {
+		t.Errorf("pid1 has %d children, want only the app", n)
 	}
 }
 
