@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -13,11 +14,15 @@ import (
 
 func newPsCmd() *cobra.Command {
 	cfg := config.Default()
+	var output string
 	cmd := &cobra.Command{
 		Use:   "ps",
 		Short: "List the pods and containers on this node with their state, restarts, cgroup and pid",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "table" && output != "json" {
+				return fmt.Errorf("--output %q: want table or json", output)
+			}
 			rt, err := sandbox.New(sandbox.Config{Root: cfg.SandboxDir(), CgroupRoot: cfg.CgroupRoot})
 			if err != nil {
 				return err
@@ -25,6 +30,11 @@ func newPsCmd() *cobra.Command {
 			pods, err := rt.ListPods()
 			if err != nil {
 				return err
+			}
+			if output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(pods)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "POD\tCONTAINER\tSTATE\tRESTARTS\tPID\tAGE\tCGROUP")
@@ -44,6 +54,7 @@ func newPsCmd() *cobra.Command {
 			return w.Flush()
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
 	cmd.Flags().StringVar(&cfg.RootDir, "root-dir", cfg.RootDir, "the agent's state directory")
 	return cmd
 }

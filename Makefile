@@ -1,0 +1,21 @@
+# kubelet-lite: see README.md.
+.PHONY: all build run test unit clean
+
+all: build
+
+build:
+	hack/build.sh
+
+# Builds everything and runs the example static pods on this machine.
+run:
+	hack/run-example.sh
+
+# Runs every test level: unit, host integration, host e2e, node VM.
+test:
+	hack/test.sh
+
+unit:
+	KL_TEST_LEVELS=unit hack/test.sh
+
+clean:
+	rm -rf bin

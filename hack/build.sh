@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# build.sh builds the static kubelet-lite binary into bin/. cgo is on for
+# libcontainer's nsenter; the binary is linked statically so that it runs as
+# PID 1 inside any image and in the node VM.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$repo"
+mkdir -p "$bin"
+version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
+CGO_ENABLED=1 go build -trimpath -tags netgo,osusergo \
+	-ldflags "-s -w -extldflags -static -X github.com/kubelet-lite/kubelet-lite/pkg/version.Version=$version" \
+	-o "$bin/kubelet-lite" ./cmd/kubelet-lite
+echo "built $bin/kubelet-lite ($(du -h "$bin/kubelet-lite" | cut -f1))"

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# test.sh runs every test level of kubelet-lite, in order, and stops at the
+# first failure:
+#   1. unit tests (go vet, go test, a short fuzz run of the translator);
+#   2. host integration (root, real namespaces, libcontainer, cgroup v1 here);
+#   3. host e2e: the built binary runs static pods on this machine;
+#   4. run: the README's `make run`, stopped after the example pods ran;
+#   5. node VM: the same e2e tests on cgroup v2 inside qemu.
+# KL_TEST_LEVELS="unit integration e2e run vm" picks levels (default: all).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$repo"
+levels=${KL_TEST_LEVELS:-unit integration e2e run vm}
+has() { [[ " $levels " == *" $1 "* ]]; }
+started=$(date +%s)
+stamp() { echo "-- $1 took $(( $(date +%s) - $2 ))s"; }
+
+log deps
+hack/deps.sh
+
+if has unit; then
+	log "unit tests"; t=$(date +%s)
+	go vet ./...
+	go vet -tags integration,e2e ./...
+	go test -count=1 ./...
+	go test -run '^$' -fuzz '^FuzzPod$' -fuzztime "${KL_FUZZTIME:-20s}" ./pkg/translate
+	stamp unit "$t"
+fi
+
+if has integration || has e2e || has run || has vm; then
+	log build; t=$(date +%s)
+	hack/build.sh
+	hack/images/build.sh "$KL_CACHE/images"
+	stamp build "$t"
+fi
+export KL_BINARY=$bin/kubelet-lite KL_IMAGES=$KL_CACHE/images
+
+if has integration; then
+	log "host integration tests"; t=$(date +%s)
+	go test -count=1 -p 1 -timeout 20m -tags integration ./pkg/...
+	stamp integration "$t"
+fi
+
+if has e2e; then
+	log "host e2e tests"; t=$(date +%s)
+	go test -count=1 -timeout 20m -tags e2e ./test/e2e
+	stamp e2e "$t"
+fi
+
+if has run; then
+	log "the README's run command (make run, stopped after a while)"; t=$(date +%s)
+	tmp=$(mktemp -d)
+	KL_RUN_FOR=90 KL_RUN_ROOT=$tmp/root KL_RUN_LOGS=$tmp/logs make run
+	rm -rf "$tmp"
+	stamp run "$t"
+fi
+
+if has vm; then
+	log "node VM e2e tests (cgroup v2)"; t=$(date +%s)
+	hack/nodevm/setup.sh
+	CGO_ENABLED=0 go test -c -tags e2e -o "$bin/e2e.test" ./test/e2e
+	hack/nodevm/run.sh --timeout "${KL_VM_TIMEOUT:-1500}" --mem 2048 \
+		--add "$bin/kubelet-lite" --add "$bin/e2e.test" --add "$KL_IMAGES/busybox.tar:/images/busybox.tar" \
+		--env KL_BINARY=/usr/local/bin/kubelet-lite --env KL_IMAGES=/images \
+		-- /usr/local/bin/e2e.test -test.v -test.timeout 20m -test.run "${KL_VM_TESTS:-.}"
+	stamp vm "$t"
+fi
+echo "all requested test levels passed in $(( $(date +%s) - started ))s"
