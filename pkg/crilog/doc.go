@@ -7,6 +7,7 @@
 // CRI plugin does: one F (full) entry per line with the "\n" (or "\r\n")
 // removed, a line longer than the maximum line size cut into P (partial)
 // entries followed by a final F, and an unterminated last line written as P.
+// Timestamps are in UTC (containerd formats time.Now in the local zone).
 // Each entry is a single Write, so a stdout and a stderr Writer can share one
 // file opened with O_APPEND.
 //

@@ -385,3 +385,20 @@ func TestMainDrainIsBounded(t *testing.T) {
 		t.Errorf("stdout entries = %q, want the pid and \"F done\"", got)
 	}
 }
+
+func TestMainStreamsShareTheLogIntact(t *testing.T) {
+	t.Parallel()
+	// Both streams write at once; every entry must still be whole.
+	p := startPID1(t, nil, "sh", "-c", `yes oooooooooo | head -n 20000 & yes eeeeeeeeee | head -n 20000 >&2; wait`)
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit code %d, want 0", code)
+	}
+	count := map[string]int{}
+	for _, e := range p.entries(t) {
+		count[fmt.Sprintf("%s %v %s", e.Stream, e.Partial, e.Content)]++
+	}
+	want := map[string]int{"stdout false oooooooooo": 20000, "stderr false eeeeeeeeee": 20000}
+	if len(count) != len(want) || count["stdout false oooooooooo"] != 20000 || count["stderr false eeeeeeeeee"] != 20000 {
+		t.Errorf("entries by content = %v, want %v", count, want)
+	}
+}
