@@ -13,20 +13,23 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes/scheme"
 
+	"github.com/kubelet-lite/kubelet-lite/pkg/config"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podsource"
 	"github.com/kubelet-lite/kubelet-lite/pkg/translate"
 )
 
 // translateOptions are the flags of "kubelet-lite translate".
 type translateOptions struct {
-	file             string
-	output           string
-	podPidsLimit     int64
-	hostnameOverride string
+	file         string
+	output       string
+	podPidsLimit int64
+	nodeName     string
 }
 
 func newTranslateCmd() *cobra.Command {
-	o := translateOptions{output: "tree", podPidsLimit: 4096}
+	// The defaults are run's, so that translate predicts what run does.
+	def := config.Default()
+	o := translateOptions{output: "tree", podPidsLimit: def.PodPidsLimit, nodeName: def.NodeName}
 	cmd := &cobra.Command{
 		Use:   "translate -f pod.yaml",
 		Short: "Print the QoS class, cgroups and cgroup v2 values a pod manifest becomes",
@@ -41,7 +44,7 @@ func newTranslateCmd() *cobra.Command {
 	f.StringVarP(&o.file, "filename", "f", "", `pod manifest (YAML or JSON); "-" reads stdin`)
 	f.StringVarP(&o.output, "output", "o", o.output, "output format: tree or json")
 	f.Int64Var(&o.podPidsLimit, "pod-pids-limit", o.podPidsLimit, "pod pids.max; -1 for max, 0 to leave it unset")
-	f.StringVar(&o.hostnameOverride, "hostname-override", "", "node name for the static pod UID of a manifest without metadata.uid (default: the hostname)")
+	f.StringVar(&o.nodeName, "hostname-override", o.nodeName, "node name for the static pod UID of a manifest without metadata.uid")
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
 }
@@ -59,11 +62,10 @@ func runTranslate(stdin io.Reader, out io.Writer, o translateOptions) error {
 		return fmt.Errorf("decode %s: %w", o.file, err)
 	}
 	if pod.UID == "" {
-		node, err := nodeName(o.hostnameOverride)
-		if err != nil {
-			return err
+		if o.nodeName == "" {
+			return fmt.Errorf("%s has no metadata.uid and the node name is unknown: set --hostname-override", o.file)
 		}
-		pod.UID = podsource.StaticPodUID(pod, node)
+		pod.UID = podsource.StaticPodUID(pod, o.nodeName)
 	}
 	res, err := translate.Pod(pod, translate.Node{PodPidsLimit: o.podPidsLimit})
 	if err != nil {
@@ -105,18 +107,6 @@ func decodePod(data []byte) (*corev1.Pod, error) {
 		return nil, fmt.Errorf("kind %s: not a v1 Pod", gvk.GroupKind())
 	}
 	return pod, nil
-}
-
-// nodeName is the override, or the hostname lower-cased as the kubelet does.
-func nodeName(override string) (string, error) {
-	if override != "" {
-		return strings.ToLower(strings.TrimSpace(override)), nil
-	}
-	h, err := os.Hostname()
-	if err != nil {
-		return "", fmt.Errorf("get hostname: %w", err)
-	}
-	return strings.ToLower(strings.TrimSpace(h)), nil
 }
 
 // translateJSON is the -o json shape.

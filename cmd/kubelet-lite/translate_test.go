@@ -167,7 +167,7 @@ func TestTranslateStaticPodUID(t *testing.T) {
 	if uidA == uidB || len(uidA) != 32 {
 		t.Fatalf("static pod UIDs %q and %q: want two different 32-digit hashes", uidA, uidB)
 	}
-	for _, node := range []string{"node-a", "Node-A"} {
+	for node, uid := range map[string]string{"node-a": string(uidA), "node-b": string(uidB)} {
 		out, err := runTranslateCmd(t, "-f", file, "-o", "json", "--hostname-override", node)
 		if err != nil {
 			t.Fatalf("translate: %v", err)
@@ -176,7 +176,7 @@ func TestTranslateStaticPodUID(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &got); err != nil {
 			t.Fatal(err)
 		}
-		if want := "kubepods/besteffort/pod" + string(uidA); got.Pod.Cgroup != want {
+		if want := "kubepods/besteffort/pod" + uid; got.Pod.Cgroup != want {
 			t.Errorf("--hostname-override %s: pod cgroup %q, want %q", node, got.Pod.Cgroup, want)
 		}
 	}
