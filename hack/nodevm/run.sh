@@ -32,17 +32,28 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${KL_CACHE:-/var/cache/kubelet-lite}/nodevm
 
-# Modules every run loads. Missing ones are skipped with a warning.
-default_modules=(
-	virtio_pci virtio_blk virtio_net
+# Kernel modules. boot_modules are loaded by /init before the command runs (override the list with
+# KL_NODEVM_BOOT_MODULES="a b c"); more_modules are only copied in, for modprobe and for the kernel's
+# own on-demand loading (request_module runs the guest's busybox modprobe). Both come with their
+# dependency closure; names this kernel lacks are skipped with a warning.
+virtio_modules=(virtio_pci virtio_blk virtio_net)
+boot_modules=(
 	overlay veth bridge br_netfilter dummy
 	ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh
-	nf_conntrack nf_nat iptable_nat iptable_filter iptable_mangle xt_MASQUERADE xt_conntrack
-	xt_addrtype xt_mark xt_comment xt_multiport xt_nat xt_set xt_physdev
-	ip6table_nat ip6table_filter
-	nf_tables nft_chain_nat nft_compat nft_ct nft_masq nft_nat
-	ip_set ip_set_hash_ip ip_set_hash_net ip_set_hash_ipport ip_set_hash_ipportip ip_set_hash_ipportnet
-	ip_set_bitmap_port
+	nf_conntrack nf_nat iptable_nat xt_MASQUERADE xt_conntrack xt_addrtype xt_mark xt_comment
+	ip_set ip_set_hash_ip ip_set_hash_net ip_set_hash_ipport
+)
+if [ -n "${KL_NODEVM_BOOT_MODULES+x}" ]; then
+	read -r -a boot_modules <<<"$KL_NODEVM_BOOT_MODULES"
+fi
+more_modules=(
+	iptable_filter iptable_mangle iptable_raw ip6_tables ip6table_nat ip6table_filter ip6table_mangle
+	xt_multiport xt_nat xt_set xt_physdev xt_tcpudp xt_statistic xt_recent xt_REDIRECT xt_NFLOG ipt_REJECT
+	ip6t_REJECT nf_reject_ipv4 nf_reject_ipv6
+	nf_tables nft_chain_nat nft_compat nft_ct nft_masq nft_nat nft_reject_inet nft_fib_inet nft_limit
+	nf_conntrack_netlink ip_set_hash_ipportip ip_set_hash_ipportnet ip_set_hash_netport ip_set_bitmap_port
+	ip_vs_lc ip_vs_wlc ip_vs_mh ip_vs_sed ip_vs_nq ip_vs_ftp
+	tun macvlan ipvlan vxlan sch_htb sch_ingress cls_u32 act_mirred ifb
 )
 
 die() {
@@ -110,9 +121,12 @@ build_initramfs() {
 
 # add_modules copies each wanted module with its dependency closure and indexes them with depmod.
 add_modules() {
-	local kdir=$1 ver=$2 m line path loaded=()
+	local kdir=$1 ver=$2 m line kind path loaded=() all=()
 	local -A files=()
-	for m in "${default_modules[@]}" "${extra_modules[@]}"; do
+	all=("${virtio_modules[@]}" "${boot_modules[@]}" "${extra_modules[@]}" "${more_modules[@]}")
+	local nboot=$((${#virtio_modules[@]} + ${#boot_modules[@]} + ${#extra_modules[@]})) i=0
+	for m in "${all[@]}"; do
+		i=$((i + 1))
 		if ! line=$(modprobe -d "$kdir" -S "$ver" --show-depends "$m" 2>/dev/null); then
 			warn "kernel $ver has no module $m, skipping it"
 			continue
@@ -120,7 +134,7 @@ add_modules() {
 		while read -r kind path _; do
 			[ "$kind" = insmod ] && files[${path#"$kdir"/}]=1
 		done <<<"$line"
-		loaded+=("$m")
+		[ "$i" -gt "$nboot" ] || loaded+=("$m")
 	done
 	if [ ${#files[@]} -gt 0 ]; then
 		tar -C "$kdir" -cf - "${!files[@]}" | tar -C "$root" -xf -
@@ -158,16 +172,20 @@ write_guest_config() {
 		[[ "$e" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "--env $e: want NAME=VALUE"
 		printf 'export %s=%s\n' "${e%%=*}" "$(sq "${e#*=}")"
 	done >"$root/etc/nodevm/env"
-	# The guest stops the command a little before the host kills qemu, so /out is still saved.
-	local gt=$((timeout - 15 - timeout / 20))
-	[ "$gt" -ge 1 ] || gt=1
-	printf 'NODEVM_NONCE=%s\nNODEVM_GUEST_TIMEOUT=%s\n' "$nonce" "$gt" >"$root/etc/nodevm/config"
+	printf 'NODEVM_NONCE=%s\n' "$nonce" >"$root/etc/nodevm/config"
 }
 
 # kernel_cmdline prints the -append string. --env words go here too (the kernel hands unknown
 # key=value words to /init as environment); /etc/nodevm/env carries them exactly, spaces included.
 kernel_cmdline() {
 	local words=(console=ttyS0 quiet loglevel=4 panic=1 mitigations=off cgroup_no_v1=all KL_NODEVM=1) e
+	# The guest stops the command at this kernel uptime, leaving time (qemu start, firmware, writing
+	# /out) before the host's --timeout kills qemu.
+	local spent deadline
+	spent=$(awk -v s="$start" -v n="$(now)" 'BEGIN { printf "%d", n - s + 0.999 }')
+	deadline=$((timeout - spent - 8 - timeout / 20))
+	[ "$deadline" -ge 1 ] || deadline=1
+	words+=("NODEVM_DEADLINE=$deadline")
 	for e in "${envs[@]}"; do
 		[[ "$e" =~ ^[A-Za-z_][A-Za-z0-9_]*=[^[:space:]\"]*$ ]] && words+=("$e")
 	done
@@ -186,6 +204,10 @@ print_new_lines() {
 	[ -z "$b" ] || [ -n "$begin_at" ] || begin_at=$(now)
 	from=$((shown + 1)) to=$n
 	if [ "$verbose" = 0 ]; then
+		# Before the command starts, show only /init's own messages, on stderr.
+		if [ -z "$b" ] || [ "$from" -lt "$b" ]; then
+			sed -n "${from},${b:-$n}p" "$log" | tr -d '\r' | grep -a '^nodevm: ' >&2 || true
+		fi
 		if [ -z "$b" ]; then shown=$n; return 0; fi
 		e=$(grep -n -m1 -a "^===NODEVM-END $nonce " "$log" | cut -d: -f1 || true)
 		[ "$from" -gt "$b" ] || from=$((b + 1))
@@ -317,6 +339,7 @@ main() {
 	echo "nodevm: initramfs $(secs "$start" "$built")s ($(du -m "$work/initrd.cpio" | cut -f1) MiB)," \
 		"boot $(secs "$built" "${begin_at:-$ended}")s, command+shutdown $(secs "${begin_at:-$ended}" "$ended")s," \
 		"total $(secs "$start" "$ended")s, exit $rc" >&2
+	[ ! -f "$out/.nodevm/timing" ] || echo "nodevm: guest uptime at:$(cat "$out/.nodevm/timing")" >&2
 	exit "$rc"
 }
 
