@@ -27,7 +27,7 @@ func (r *Runtime) StartContainer(ctx context.Context, spec ContainerSpec) (Conta
 	if err := errors.Join(validUID(spec.PodUID), validName(spec.Name)); err != nil {
 		return ContainerStatus{}, fmt.Errorf("start container: %w", err)
 	}
-	if err := ctx.Err(); err != nil {
+	if err := errors.Join(ctx.Err(), r.writable("start container")); err != nil {
 		return ContainerStatus{}, fmt.Errorf("start container %s/%s: %w", spec.PodUID, spec.Name, err)
 	}
 	lock := r.podLock(spec.PodUID)
@@ -148,6 +148,9 @@ func (r *Runtime) StopContainer(ctx context.Context, uid types.UID, name string,
 	if err := errors.Join(validUID(uid), validName(name)); err != nil {
 		return fmt.Errorf("stop container: %w", err)
 	}
+	if err := r.writable("stop container"); err != nil {
+		return err
+	}
 	lock := r.podLock(uid)
 	lock.Lock()
 	defer lock.Unlock()
@@ -209,6 +212,9 @@ func (r *Runtime) awaitRecord(id string) {
 func (r *Runtime) RemoveContainer(ctx context.Context, uid types.UID, name string) error {
 	if err := errors.Join(validUID(uid), validName(name)); err != nil {
 		return fmt.Errorf("remove container: %w", err)
+	}
+	if err := r.writable("remove container"); err != nil {
+		return err
 	}
 	lock := r.podLock(uid)
 	lock.Lock()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -14,6 +15,18 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 )
+
+// init pins the main goroutine to the main thread for the life of the
+// process (the documented LockOSThread-in-init idiom). libcontainer starts
+// a goroutine that locks its thread and setns(2)es into the new container's
+// mount namespace (to open bind-mount sources); the Go runtime ends such a
+// thread when the goroutine returns, except the main thread, which it keeps
+// "wedged" in that namespace forever, pinning the container's mounts (its
+// overlay rootfs) long after removal. With the main thread taken, no
+// libcontainer goroutine can run on it.
+func init() {
+	runtime.LockOSThread()
+}
 
 // killTimeout bounds the wait for a SIGKILLed container to be gone.
 const killTimeout = 10 * time.Second
@@ -28,11 +41,20 @@ type Runtime struct {
 	pods    map[types.UID]*sync.Mutex
 	watches map[string]*exitWatch // by libcontainer ID
 	closed  bool
+
+	// owner holds an exclusive flock on Root/owner.lock for the Runtime's
+	// lifetime; nil when another process (the running agent) owns the root
+	// and this Runtime only reads.
+	owner *os.File
 }
 
-// New returns a Runtime on cfg.Root. It re-attaches exit watchers to the
-// containers found running there, records the exits of those that stopped
-// while no agent watched, and removes half-created leftovers.
+// New returns a Runtime on cfg.Root. The first Runtime on a root owns it
+// (an exclusive flock, held until Close or process exit): it re-attaches
+// exit watchers to the containers found running there, records the exits of
+// those that stopped while no agent watched, and removes half-created
+// leftovers. A Runtime opened while another process owns the root (such as
+// `kubelet-lite ps` next to the agent) is read-only: only ContainerStatus
+// and ListPods work, the other methods return ErrReadOnly.
 func New(cfg Config) (*Runtime, error) {
 	if cfg.Root == "" {
 		return nil, errors.New("new sandbox runtime: root not set")
@@ -63,18 +85,60 @@ func New(cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("new sandbox runtime: %w", err)
 		}
 	}
+	owner, err := lockRoot(filepath.Join(cfg.Root, "owner.lock"))
+	if err != nil {
+		return nil, fmt.Errorf("new sandbox runtime: %w", err)
+	}
+	if owner == nil {
+		klog.V(2).InfoS("Sandbox state is owned by another process; read-only", "root", cfg.Root)
+		return r, nil
+	}
+	r.owner = owner
 	if err := r.recover(); err != nil {
+		r.Close()
 		return nil, fmt.Errorf("new sandbox runtime: %w", err)
 	}
 	return r, nil
 }
 
-// Close stops the exit watchers; containers keep running. For tests and
-// shutdown.
+// lockRoot takes the exclusive owner lock; nil, nil if another process has it.
+func lockRoot(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open owner lock: %w", err)
+	}
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		f.Close()
+		return nil, nil
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// writable fails with ErrReadOnly unless this Runtime owns the root.
+func (r *Runtime) writable(op string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.owner == nil || r.closed {
+		return fmt.Errorf("%s: %w", op, ErrReadOnly)
+	}
+	return nil
+}
+
+// Close stops the exit watchers and releases the root; containers keep
+// running. For tests and shutdown.
 func (r *Runtime) Close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true
+	if r.owner != nil {
+		r.owner.Close()
+		r.owner = nil
+	}
 	for id, w := range r.watches {
 		w.stop()
 		delete(r.watches, id)

@@ -26,7 +26,7 @@ func (r *Runtime) EnsureSandbox(ctx context.Context, spec SandboxSpec) (int, err
 	if err := validUID(spec.UID); err != nil {
 		return 0, fmt.Errorf("ensure sandbox: %w", err)
 	}
-	if err := ctx.Err(); err != nil {
+	if err := errors.Join(ctx.Err(), r.writable("ensure sandbox")); err != nil {
 		return 0, fmt.Errorf("ensure sandbox %s: %w", spec.UID, err)
 	}
 	lock := r.podLock(spec.UID)
@@ -102,6 +102,9 @@ func (r *Runtime) createSandbox(spec SandboxSpec, podPath string) (podRecord, er
 func (r *Runtime) RemoveSandbox(ctx context.Context, uid types.UID, grace time.Duration) error {
 	if err := validUID(uid); err != nil {
 		return fmt.Errorf("remove sandbox: %w", err)
+	}
+	if err := r.writable("remove sandbox"); err != nil {
+		return err
 	}
 	lock := r.podLock(uid)
 	lock.Lock()

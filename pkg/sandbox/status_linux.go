@@ -65,7 +65,8 @@ func (r *Runtime) status(uid types.UID, name string) (ContainerStatus, error) {
 func observeExit(dir string, meta containerRecord, seen time.Time) exitRecord {
 	rec := exitRecord{ExitCode: unknownExitCode, StartedAt: meta.StartedAt, FinishedAt: seen,
 		Message: "PID 1 was killed before it recorded the exit status"}
-	if es, ok := readExitStatus(filepath.Join(dir, exitFile)); ok {
+	es, recorded := readExitStatus(filepath.Join(dir, exitFile))
+	if recorded {
 		rec.ExitCode, rec.Message = es.ExitCode, es.Message
 		if !es.StartedAt.IsZero() {
 			rec.StartedAt = es.StartedAt
@@ -76,6 +77,11 @@ func observeExit(dir string, meta containerRecord, seen time.Time) exitRecord {
 	}
 	oom, _ := oomKills(meta.CgroupPaths)
 	rec.Reason = exitReason(rec.ExitCode, oom)
+	if rec.Reason == ReasonOOMKilled && !recorded {
+		// The OOM killer took PID 1 itself (its binary's pages count as
+		// its RSS), or memory.oom.group killed the whole container.
+		rec.Message = ""
+	}
 	return rec
 }
 
@@ -105,13 +111,14 @@ func readExitStatus(path string) (pid1.ExitStatus, bool) {
 }
 
 // oomKills reads the oom_kill count of a container's memory cgroup:
-// memory.events on cgroup v2 (key ""), memory.oom_control on v1.
+// memory.oom_control on cgroup v1, memory.events on v2 (key ""; a v1
+// hybrid host has that key too, for the controller-less unified tree).
 func oomKills(paths map[string]string) (uint64, error) {
 	var file string
-	if p, ok := paths[""]; ok {
-		file = filepath.Join(p, "memory.events")
-	} else if p, ok := paths["memory"]; ok {
+	if p, ok := paths["memory"]; ok {
 		file = filepath.Join(p, "memory.oom_control")
+	} else if p, ok := paths[""]; ok {
+		file = filepath.Join(p, "memory.events")
 	} else {
 		return 0, errors.New("no memory cgroup")
 	}

@@ -18,6 +18,9 @@ var (
 	// ErrSandboxNotRunning is returned by StartContainer when the pod's
 	// sandbox is not running (call EnsureSandbox first).
 	ErrSandboxNotRunning = errors.New("sandbox is not running")
+	// ErrReadOnly is returned by the methods that change state when another
+	// process owns the state root (see New).
+	ErrReadOnly = errors.New("sandbox state is owned by another process")
 )
 
 // Config configures a Runtime.
