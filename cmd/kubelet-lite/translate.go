@@ -10,8 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
-	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/kubelet-lite/kubelet-lite/pkg/config"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podsource"
@@ -57,7 +55,7 @@ func runTranslate(stdin io.Reader, out io.Writer, o translateOptions) error {
 	if err != nil {
 		return err
 	}
-	pod, err := decodePod(data)
+	pod, err := podsource.DecodePod(data)
 	if err != nil {
 		return fmt.Errorf("decode %s: %w", o.file, err)
 	}
@@ -92,21 +90,6 @@ func readManifest(stdin io.Reader, file string) ([]byte, error) {
 		return nil, fmt.Errorf("read manifest: %w", err)
 	}
 	return data, nil
-}
-
-// decodePod decodes one v1 Pod with client-go's scheme, strictly: unknown or
-// duplicate fields, and any other kind, are errors.
-func decodePod(data []byte) (*corev1.Pod, error) {
-	codecs := serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict)
-	obj, gvk, err := codecs.UniversalDeserializer().Decode(data, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return nil, fmt.Errorf("kind %s: not a v1 Pod", gvk.GroupKind())
-	}
-	return pod, nil
 }
 
 // translateJSON is the -o json shape.

@@ -159,7 +159,7 @@ func TestTranslateStaticPodUID(t *testing.T) {
 	if err := os.WriteFile(file, []byte(manifest), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pod, err := decodePod([]byte(manifest))
+	pod, err := podsource.DecodePod([]byte(manifest))
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
@@ -192,7 +192,7 @@ func TestTranslateErrors(t *testing.T) {
 		{
 			name:     "wrong kind",
 			manifest: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n",
-			want:     "kind Deployment.apps: not a v1 Pod",
+			want:     "kind Deployment is not a v1 Pod",
 		},
 		{
 			name:     "unknown field",

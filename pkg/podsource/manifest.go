@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes/scheme"
 )
@@ -37,9 +38,14 @@ func ReadManifest(path, nodeName string) (*corev1.Pod, error) {
 	return pod, nil
 }
 
-// DecodePod decodes a v1 Pod from YAML or JSON; any other kind is an error.
+// strictCodecs reject unknown and duplicate fields, so a misspelled field in
+// a manifest is an error rather than silently ignored.
+var strictCodecs = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict)
+
+// DecodePod decodes a v1 Pod from YAML or JSON, strictly; any other kind is
+// an error.
 func DecodePod(data []byte) (*corev1.Pod, error) {
-	obj, gvk, err := scheme.Codecs.UniversalDeserializer().Decode(data, nil, nil)
+	obj, gvk, err := strictCodecs.UniversalDeserializer().Decode(data, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}

@@ -153,3 +153,10 @@ func TestDirFollowsFiles(t *testing.T) {
 		t.Errorf("after removing web.yaml: %s, want db-node-a", got)
 	}
 }
+
+func TestDecodePodIsStrict(t *testing.T) {
+	_, err := DecodePod([]byte("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: x:1, imagee: y}]}\n"))
+	if err == nil || !strings.Contains(err.Error(), `unknown field "spec.containers[0].imagee"`) {
+		t.Fatalf("err = %v, want an unknown field error", err)
+	}
+}
