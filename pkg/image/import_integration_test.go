@@ -27,6 +27,23 @@ func refs(imgs []Image) string {
 	return strings.Join(out, ",")
 }
 
+// layerHexes lists the diffID hexes of layers, sorted and comma-separated.
+func layerHexes(t *testing.T, layers ...v1.Layer) string {
+	var hexes []string
+	for _, l := range layers {
+		hexes = append(hexes, hexOf(diffIDOf(t, l)))
+	}
+	sort.Strings(hexes)
+	return strings.Join(hexes, ",")
+}
+
+// layerDirs lists the unpacked layer directories, sorted and comma-separated.
+func layerDirs(t *testing.T, s *Store) string {
+	names := dirNames(t, filepath.Join(s.Root(), "layers/sha256"))
+	sort.Strings(names)
+	return strings.Join(names, ",")
+}
+
 func TestImportDockerSaveListRemove(t *testing.T) {
 	s := newTestStore(t)
 	base, top1, top2 := baseLayer(t), topLayer(t, "one"), topLayer(t, "two")
@@ -64,20 +81,8 @@ func TestImportDockerSaveListRemove(t *testing.T) {
 	if err != nil || string(b) != "one" {
 		t.Errorf("one's top layer etc/motd = %q, %v; want one", b, err)
 	}
-	layersDir := filepath.Join(s.Root(), "layers/sha256")
-	wantLayers := func(layers ...v1.Layer) string {
-		var hexes []string
-		for _, l := range layers {
-			hexes = append(hexes, hexOf(diffIDOf(t, l)))
-		}
-		sort.Strings(hexes)
-		return strings.Join(hexes, ",")
-	}
-	gotLayers := func() string {
-		names := dirNames(t, layersDir)
-		sort.Strings(names)
-		return strings.Join(names, ",")
-	}
+	wantLayers := func(layers ...v1.Layer) string { return layerHexes(t, layers...) }
+	gotLayers := func() string { return layerDirs(t, s) }
 	if got, want := gotLayers(), wantLayers(base, top1, top2); got != want {
 		t.Errorf("layer dirs = %s, want %s (the shared base once)", got, want)
 	}

@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -175,5 +176,23 @@ func TestMetadataOnly(t *testing.T) {
 	list, err := s.List()
 	if err != nil || len(list) != 0 {
 		t.Errorf("List after Remove = %v, %v; want empty", list, err)
+	}
+}
+
+func TestNewStoreCleansTmp(t *testing.T) {
+	root := t.TempDir()
+	if _, err := NewStore(Config{Root: root}); err != nil {
+		t.Fatal(err)
+	}
+	left := filepath.Join(root, "tmp", "layer-0123456789ab-1", "etc")
+	if err := os.MkdirAll(left, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewStore(Config{Root: root}); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(root, "tmp"))
+	if err != nil || len(entries) != 0 {
+		t.Errorf("tmp after NewStore = %v, %v; want empty", entries, err)
 	}
 }

@@ -79,7 +79,24 @@ func NewStore(cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("create image store: %w", err)
 		}
 	}
+	if err := s.cleanTmp(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// cleanTmp removes what a crashed unpack or removal left in tmp, if no
+// other user of the store is busy (gc.lock is free).
+func (s *Store) cleanTmp() error {
+	unlock, err := s.lock("gc.lock", unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return s.prune(s.tmpDir(), nil)
 }
 
 // Root returns the absolute root directory of the store.
