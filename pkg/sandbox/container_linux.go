@@ -27,7 +27,7 @@ func (r *Runtime) StartContainer(ctx context.Context, spec ContainerSpec) (Conta
 	if err := errors.Join(validUID(spec.PodUID), validName(spec.Name)); err != nil {
 		return ContainerStatus{}, fmt.Errorf("start container: %w", err)
 	}
-	if err := errors.Join(ctx.Err(), r.writable("start container")); err != nil {
+	if err := errors.Join(ctx.Err(), r.writable("start container"), r.binErr); err != nil {
 		return ContainerStatus{}, fmt.Errorf("start container %s/%s: %w", spec.PodUID, spec.Name, err)
 	}
 	lock := r.podLock(spec.PodUID)

@@ -8,9 +8,10 @@
 //
 // Containers are never tied to the agent process: no parent-death signal, no
 // stdio pipes, all state on disk under Config.Root. The runtime watches
-// container exits with pidfds (containers are reparented away from the agent
-// by libcontainer's double fork, so there is nothing to reap), and a new
-// Runtime finds running containers again after an agent restart.
+// container exits with pidfds registered with Go's netpoller (no thread per
+// container) and reaps through them the inits that are its children; a new
+// Runtime finds running containers again after an agent restart, when they
+// are no longer its children.
 //
 // State layout under Config.Root:
 //

@@ -343,7 +343,7 @@ func assertNoTraces(t *testing.T, root string, uid types.UID, names ...string) {
 		t.Errorf("pod state dir left (stat: %v)", err)
 	}
 	if left, _ := os.ReadDir(filepath.Join(root, "libcontainer")); len(left) > 0 {
-		t.Errorf("libcontainer state left: %v", left)
+		t.Errorf("libcontainer state of pod %s: left %v", uid, left)
 	}
 	for _, h := range hierarchies() {
 		for _, n := range append(names, sandboxCgroupName) {

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
@@ -46,6 +47,8 @@ type Runtime struct {
 	// lifetime; nil when another process (the running agent) owns the root
 	// and this Runtime only reads.
 	owner *os.File
+	// binErr is why the agent binary cannot be PID 1 of containers, or nil.
+	binErr error
 }
 
 // New returns a Runtime on cfg.Root. The first Runtime on a root owns it
@@ -71,6 +74,11 @@ func New(cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("new sandbox runtime: agent binary: %w", err)
 	}
 	cfg.Binary = bin
+	// Not fatal here, so `kubelet-lite ps` works from any build; pods cannot start.
+	binErr := checkStatic(bin)
+	if binErr != nil {
+		klog.ErrorS(binErr, "Agent binary cannot run in containers", "binary", bin)
+	}
 	if cfg.CgroupRoot == "" {
 		cfg.CgroupRoot = "/"
 	}
@@ -79,6 +87,7 @@ func New(cfg Config) (*Runtime, error) {
 		layout:  layout{root: cfg.Root},
 		pods:    map[types.UID]*sync.Mutex{},
 		watches: map[string]*exitWatch{},
+		binErr:  binErr,
 	}
 	for _, dir := range []string{r.layout.libcontainer(), r.layout.pods()} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -99,6 +108,22 @@ func New(cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("new sandbox runtime: %w", err)
 	}
 	return r, nil
+}
+
+// checkStatic fails when the binary needs a dynamic loader: it runs as PID 1
+// in containers whose rootfs has none (the sandbox's rootfs is empty).
+func checkStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("agent binary: %w", err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("agent binary %s is dynamically linked; build it with CGO_ENABLED=1 -tags 'netgo osusergo' -ldflags '-extldflags -static'", path)
+		}
+	}
+	return nil
 }
 
 // lockRoot takes the exclusive owner lock; nil, nil if another process has it.

@@ -340,3 +340,72 @@ func TestAgentRestart(t *testing.T) {
 		assertNoTraces(t, root, uid, "a", "b")
 	})
 }
+
+func TestPodNamespaceOptions(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	r := newRuntime(t, root, newExits())
+	host := func(ns string) string { return nsInode(t, os.Getpid(), ns) }
+	tests := []struct {
+		name string
+		pod  func(SandboxSpec) SandboxSpec
+		// check gets the sandbox's and the container's PIDs and the container's log.
+		check func(t *testing.T, spid, cpid int, log string)
+	}{
+		{
+			name: "share process namespace",
+			pod:  func(s SandboxSpec) SandboxSpec { s.ShareProcessNamespace = true; return s },
+			check: func(t *testing.T, spid, cpid int, log string) {
+				if nsInode(t, spid, "pid") != nsInode(t, cpid, "pid") {
+					t.Errorf("container does not share the sandbox's pid namespace")
+				}
+				if !strings.Contains(log, " 1 /.kubelet-lite/init pause\n") {
+					t.Errorf("ps in the container does not show the pause process as PID 1:\n%s", log)
+				}
+			},
+		},
+		{
+			name: "host network and ipc",
+			pod:  func(s SandboxSpec) SandboxSpec { s.HostNetwork, s.HostIPC = true, true; return s },
+			check: func(t *testing.T, spid, cpid int, log string) {
+				for _, ns := range []string{"net", "ipc", "uts"} {
+					if got := nsInode(t, cpid, ns); got != host(ns) {
+						t.Errorf("%s = %s, want the host's %s", ns, got, host(ns))
+					}
+				}
+				if nsInode(t, cpid, "pid") == nsInode(t, spid, "pid") {
+					t.Errorf("container shares the sandbox's pid namespace")
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			uid := newUID()
+			spid, err := r.EnsureSandbox(ctx, tc.pod(podSpec(uid)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := r.RemoveSandbox(ctx, uid, 0); err != nil {
+					t.Error(err)
+				}
+				assertNoTraces(t, root, uid, "c")
+			})
+			spec := ctrSpec(t, uid, "c", "ps -o pid,args; echo listed; sleep 3600")
+			s, err := r.StartContainer(ctx, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, spid, s.PID, waitLog(t, spec.LogPath, "listed", 10*time.Second))
+		})
+	}
+	t.Run("agent binary must be static", func(t *testing.T) {
+		if err := checkStatic(agentBinary); err != nil {
+			t.Errorf("checkStatic(agent) = %v", err)
+		}
+		if err := checkStatic("/bin/ls"); err == nil {
+			t.Errorf("checkStatic(/bin/ls) = nil, want an error for a dynamic binary")
+		}
+	})
+}

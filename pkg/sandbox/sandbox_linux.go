@@ -26,7 +26,7 @@ func (r *Runtime) EnsureSandbox(ctx context.Context, spec SandboxSpec) (int, err
 	if err := validUID(spec.UID); err != nil {
 		return 0, fmt.Errorf("ensure sandbox: %w", err)
 	}
-	if err := errors.Join(ctx.Err(), r.writable("ensure sandbox")); err != nil {
+	if err := errors.Join(ctx.Err(), r.writable("ensure sandbox"), r.binErr); err != nil {
 		return 0, fmt.Errorf("ensure sandbox %s: %w", spec.UID, err)
 	}
 	lock := r.podLock(spec.UID)

@@ -23,6 +23,23 @@ func alive(pid int, start uint64) bool {
 	return st.StartTime == start && st.State != system.Zombie && st.State != system.Dead
 }
 
+// sameProcess tells whether pid still is the process that started at start,
+// running or a zombie.
+func sameProcess(pid int, start uint64) bool {
+	st, err := system.Stat(pid)
+	return err == nil && st.StartTime == start
+}
+
+// reap collects the exit of the process behind a pidfd if it is our child.
+// Container inits are: libcontainer's nsexec clones them with CLONE_PARENT,
+// so until the agent reaps them they stay zombies, and a zombie in a pod's
+// PID namespace keeps the sandbox's dying init from ever finishing. After an
+// agent restart they are someone else's children (ECHILD, ignored).
+func reap(pidfd int) {
+	var info unix.Siginfo
+	_ = unix.Waitid(unix.P_PIDFD, pidfd, &info, unix.WEXITED|unix.WNOHANG, nil)
+}
+
 // exitWatch waits for one process to exit through a pidfd registered with
 // Go's netpoller, so a thousand watches cost no threads.
 type exitWatch struct {
@@ -43,8 +60,9 @@ func watchExit(pid int, start uint64, onExit func()) (*exitWatch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pidfd_open %d: %w", pid, err)
 	}
-	// Checked after opening the pidfd, so a reused PID cannot slip in.
-	if !alive(pid, start) {
+	// Checked after opening the pidfd, so a reused PID cannot slip in. A
+	// zombie is still the same process: the pidfd reaps it below.
+	if !sameProcess(pid, start) {
 		unix.Close(fd)
 		go w.fire(onExit)
 		return w, nil
@@ -56,7 +74,13 @@ func watchExit(pid int, start uint64, onExit func()) (*exitWatch, error) {
 		return nil, fmt.Errorf("pidfd %d: %w", pid, err)
 	}
 	go func() {
-		err := rc.Read(func(fd uintptr) bool { return pidfdReady(int(fd)) })
+		err := rc.Read(func(fd uintptr) bool {
+			if !pidfdReady(int(fd)) {
+				return false
+			}
+			reap(int(fd))
+			return true
+		})
 		w.f.Close()
 		if err != nil { // stopped
 			return
@@ -105,7 +129,7 @@ func waitGone(pid int, start uint64, timeout time.Duration) bool {
 		return !alive(pid, start)
 	}
 	defer unix.Close(fd)
-	if !alive(pid, start) {
+	if !sameProcess(pid, start) {
 		return true
 	}
 	deadline := time.Now().Add(timeout)
@@ -119,6 +143,10 @@ func waitGone(pid int, start uint64, timeout time.Duration) bool {
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
-		return err == nil && n > 0
+		if err == nil && n > 0 {
+			reap(fd)
+			return true
+		}
+		return false
 	}
 }
