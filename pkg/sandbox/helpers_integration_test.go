@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -345,6 +346,9 @@ func assertNoTraces(t *testing.T, root string, uid types.UID, names ...string) {
 	if left, _ := os.ReadDir(filepath.Join(root, "libcontainer")); len(left) > 0 {
 		t.Errorf("libcontainer state of pod %s: left %v", uid, left)
 	}
+	if z := zombieChildren(); len(z) > 0 {
+		t.Errorf("zombie children of the test process: %v", z)
+	}
 	for _, h := range hierarchies() {
 		for _, n := range append(names, sandboxCgroupName) {
 			p := filepath.Join(h, cgroupRoot, podCgroup(uid), n)
@@ -363,4 +367,22 @@ func grepLines(text, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// zombieChildren lists the unreaped children of this process.
+func zombieChildren() []string {
+	var out []string
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, f := range stats {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		_, rest, _ := strings.Cut(string(data), ") ")
+		fields := strings.Fields(rest)
+		if len(fields) > 1 && fields[0] == "Z" && fields[1] == strconv.Itoa(os.Getpid()) {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/cgroups"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 func TestPodNamespacesCgroupsAndRemoval(t *testing.T) {
@@ -21,10 +22,12 @@ func TestPodNamespacesCgroupsAndRemoval(t *testing.T) {
 	e := newExits()
 	r := newRuntime(t, root, e)
 	uid := newUID()
+	t0 := time.Now()
 	spid, err := r.EnsureSandbox(ctx, podSpec(uid))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("EnsureSandbox took %s", time.Since(t0))
 	removed := false
 	t.Cleanup(func() {
 		if !removed {
@@ -38,10 +41,12 @@ func TestPodNamespacesCgroupsAndRemoval(t *testing.T) {
 	server := ctrSpec(t, uid, "server", "hostname; ps -o pid,comm; echo ready; sleep 60 | nc -l -p 8080; sleep 3600")
 	server.Cgroup.Resources.CPUQuota = 50000
 	server.Cgroup.Resources.MemoryMax = 64 << 20
+	t0 = time.Now()
 	srv, err := r.StartContainer(ctx, server)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("StartContainer took %s", time.Since(t0))
 	waitLog(t, server.LogPath, "ready", 10*time.Second)
 	client := ctrSpec(t, uid, "client",
 		"for i in $(seq 100); do echo ping-from-client | nc 127.0.0.1 8080 && break; sleep 0.1; done; echo sent; sleep 3600")
@@ -57,17 +62,7 @@ func TestPodNamespacesCgroupsAndRemoval(t *testing.T) {
 			t.Errorf("hostname = %q, want web-host", first)
 		}
 	})
-	t.Run("host processes are invisible", func(t *testing.T) {
-		var pids []string
-		for _, l := range strings.Split(text, "\n") {
-			if f := strings.Fields(l); len(f) == 2 && f[0] != "PID" {
-				pids = append(pids, f[0])
-			}
-		}
-		if len(pids) < 2 || len(pids) > 4 || pids[0] != "1" {
-			t.Errorf("ps in the container shows pids %v, want 1 and its own few:\n%s", pids, text)
-		}
-	})
+	t.Run("host processes are invisible", func(t *testing.T) { checkOwnProcessesOnly(t, text) })
 	t.Run("namespaces", func(t *testing.T) {
 		for _, ns := range []string{"net", "ipc", "uts"} {
 			s, c, p := nsInode(t, srv.PID, ns), nsInode(t, cli.PID, ns), nsInode(t, spid, ns)
@@ -84,28 +79,7 @@ func TestPodNamespacesCgroupsAndRemoval(t *testing.T) {
 			}
 		}
 	})
-	t.Run("cgroup values", func(t *testing.T) {
-		dir := func(ctrl string) string {
-			if cgroups.IsCgroup2UnifiedMode() {
-				ctrl = ""
-			}
-			return filepath.Join("/sys/fs/cgroup", ctrl, cgroupRoot, podCgroup(uid), "server")
-		}
-		want := map[string]string{"cpu/cpu.cfs_quota_us": "50000", "memory/memory.limit_in_bytes": "67108864"}
-		if cgroups.IsCgroup2UnifiedMode() {
-			want = map[string]string{"cpu.max": "50000 100000", "memory.max": "67108864"}
-		}
-		for f, v := range want {
-			ctrl, file, _ := strings.Cut(f, "/")
-			if file == "" {
-				ctrl, file = "", ctrl
-			}
-			got, err := os.ReadFile(filepath.Join(dir(ctrl), file))
-			if err != nil || strings.TrimSpace(string(got)) != v {
-				t.Errorf("%s = %q, %v; want %s", f, got, err, v)
-			}
-		}
-	})
+	t.Run("cgroup values", func(t *testing.T) { checkCgroupValues(t, uid, "server") })
 	t.Run("list pods", func(t *testing.T) {
 		pods, err := r.ListPods()
 		if err != nil || len(pods) != 1 {
@@ -274,18 +248,7 @@ func TestAgentRestart(t *testing.T) {
 	ro.Close()
 	e := newExits()
 	r2 := newRuntime(t, root, e)
-	t.Run("a second runtime while one owns the root is read-only", func(t *testing.T) {
-		ro, err := New(Config{Root: root, Binary: agentBinary, CgroupRoot: cgroupRoot})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ro.EnsureSandbox(ctx, podSpec(uid)); !errors.Is(err, ErrReadOnly) {
-			t.Errorf("EnsureSandbox on a read-only runtime: %v, want ErrReadOnly", err)
-		}
-		if pods, err := ro.ListPods(); err != nil || len(pods) != 1 || len(pods[0].Containers) != 2 {
-			t.Errorf("ListPods on a read-only runtime = %+v, %v", pods, err)
-		}
-	})
+	t.Run("a second runtime while one owns the root is read-only", func(t *testing.T) { checkReadOnly(t, root, uid) })
 	t.Run("running containers are found", func(t *testing.T) {
 		pods, err := r2.ListPods()
 		if err != nil || len(pods) != 1 || pods[0].SandboxPID != spid || len(pods[0].Containers) != 2 {
@@ -408,4 +371,52 @@ func TestPodNamespaceOptions(t *testing.T) {
 			t.Errorf("checkStatic(/bin/ls) = nil, want an error for a dynamic binary")
 		}
 	})
+}
+
+// checkOwnProcessesOnly checks the output of `ps -o pid,comm` in a container.
+func checkOwnProcessesOnly(t *testing.T, text string) {
+	var pids []string
+	for _, l := range strings.Split(text, "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] != "PID" {
+			pids = append(pids, f[0])
+		}
+	}
+	if len(pids) < 2 || len(pids) > 4 || pids[0] != "1" {
+		t.Errorf("ps in the container shows pids %v, want 1 and its own few:\n%s", pids, text)
+	}
+}
+
+// checkCgroupValues checks the cpu quota 50000 and memory limit 64Mi of a
+// container's cgroup.
+func checkCgroupValues(t *testing.T, uid types.UID, name string) {
+	file := func(ctrl, f string) string {
+		if cgroups.IsCgroup2UnifiedMode() {
+			ctrl = ""
+		}
+		return filepath.Join("/sys/fs/cgroup", ctrl, cgroupRoot, podCgroup(uid), name, f)
+	}
+	want := map[string]string{file("cpu", "cpu.cfs_quota_us"): "50000", file("memory", "memory.limit_in_bytes"): "67108864"}
+	if cgroups.IsCgroup2UnifiedMode() {
+		want = map[string]string{file("", "cpu.max"): "50000 100000", file("", "memory.max"): "67108864"}
+	}
+	for f, v := range want {
+		got, err := os.ReadFile(f)
+		if err != nil || strings.TrimSpace(string(got)) != v {
+			t.Errorf("%s = %q, %v; want %s", f, got, err, v)
+		}
+	}
+}
+
+// checkReadOnly opens a second Runtime on a root another one owns.
+func checkReadOnly(t *testing.T, root string, uid types.UID) {
+	ro, err := New(Config{Root: root, Binary: agentBinary, CgroupRoot: cgroupRoot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ro.EnsureSandbox(context.Background(), podSpec(uid)); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("EnsureSandbox on a read-only runtime: %v, want ErrReadOnly", err)
+	}
+	if pods, err := ro.ListPods(); err != nil || len(pods) != 1 || len(pods[0].Containers) != 2 {
+		t.Errorf("ListPods on a read-only runtime = %+v, %v", pods, err)
+	}
 }
