@@ -23,7 +23,7 @@ func newPsCmd() *cobra.Command {
 			if output != "table" && output != "json" {
 				return fmt.Errorf("--output %q: want table or json", output)
 			}
-			rt, err := sandbox.New(sandbox.Config{Root: cfg.SandboxDir(), CgroupRoot: cfg.CgroupRoot})
+			rt, err := sandbox.New(sandbox.Config{Root: cfg.SandboxDir(), CgroupRoot: cfg.CgroupRoot, ReadOnly: true})
 			if err != nil {
 				return err
 			}

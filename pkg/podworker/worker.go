@@ -16,8 +16,13 @@ import (
 	"github.com/kubelet-lite/kubelet-lite/pkg/translate"
 )
 
-// retryAfter is how soon a failed sync is tried again.
-const retryAfter = 2 * time.Second
+// A failed sync is tried again after retryAfter, doubling with each failure
+// in a row up to maxRetryAfter, so a pod that cannot start (a missing image,
+// say) does not flood the log.
+const (
+	retryAfter    = time.Second
+	maxRetryAfter = time.Minute
+)
 
 // worker syncs one pod; its goroutine is the only one touching the pod's
 // sandbox and containers.
@@ -25,6 +30,10 @@ type worker struct {
 	parent *Workers
 	wake   chan struct{}
 	gone   chan struct{}
+
+	// sandboxPID is the sandbox's PID at the last sync; a new one means the
+	// sandbox was recreated and the containers joined namespaces now gone.
+	sandboxPID int
 
 	mu  sync.Mutex
 	pod *corev1.Pod
@@ -65,6 +74,7 @@ func (wk *worker) current() *corev1.Pod {
 func (wk *worker) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	failures := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -77,8 +87,11 @@ func (wk *worker) run(ctx context.Context) {
 		}
 		next, err := wk.syncOnce(ctx)
 		if err != nil {
-			klog.ErrorS(err, "Sync failed, will retry", "pod", klog.KObj(wk.current()), "after", retryAfter)
-			next = retryAfter
+			next = min(retryAfter<<min(failures, 10), maxRetryAfter)
+			failures++
+			klog.ErrorS(err, "Sync failed, will retry", "pod", klog.KObj(wk.current()), "after", next)
+		} else {
+			failures = 0
 		}
 		timer.Reset(next)
 	}
@@ -115,9 +128,19 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	if err := p.cfg.Cgroups.EnsurePod(res.Pod); err != nil {
 		return 0, err
 	}
-	if _, err := p.cfg.Runtime.EnsureSandbox(ctx, sandboxSpec(pod, res)); err != nil {
+	pid, err := p.cfg.Runtime.EnsureSandbox(ctx, sandboxSpec(pod, res))
+	if err != nil {
 		return 0, fmt.Errorf("sandbox: %w", err)
 	}
+	if wk.sandboxPID != 0 && pid != wk.sandboxPID {
+		klog.InfoS("Sandbox was recreated; stopping the containers of the old one", "pod", klog.KObj(pod))
+		for _, c := range allContainers(pod) {
+			if err := p.cfg.Runtime.StopContainer(ctx, pod.UID, c.Name, 0); err != nil {
+				return 0, fmt.Errorf("stop container %s of the old sandbox: %w", c.Name, err)
+			}
+		}
+	}
+	wk.sandboxPID = pid
 	obs, err := wk.observe(pod)
 	if err != nil {
 		return 0, err

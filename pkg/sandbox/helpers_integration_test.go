@@ -350,7 +350,7 @@ func assertNoTraces(t *testing.T, root string, uid types.UID, names ...string) {
 		t.Errorf("zombie children of the test process: %v", z)
 	}
 	for _, h := range hierarchies() {
-		for _, n := range append(names, sandboxCgroupName) {
+		for _, n := range append(names, translate.SandboxCgroupName) {
 			p := filepath.Join(h, cgroupRoot, podCgroup(uid), n)
 			if _, err := os.Stat(p); !os.IsNotExist(err) {
 				t.Errorf("cgroup %s left (stat: %v)", p, err)

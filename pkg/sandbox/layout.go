@@ -12,10 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// sandboxCgroupName is translate.SandboxCgroupName; kept local until that
-// constant is committed in pkg/translate.
-const sandboxCgroupName = "_sandbox"
-
 const (
 	podFile   = "pod.json"
 	metaFile  = "meta.json"

@@ -51,13 +51,13 @@ type Runtime struct {
 	binErr error
 }
 
-// New returns a Runtime on cfg.Root. The first Runtime on a root owns it
+// New returns a Runtime on cfg.Root. Unless cfg.ReadOnly, it owns the root
 // (an exclusive flock, held until Close or process exit): it re-attaches
 // exit watchers to the containers found running there, records the exits of
 // those that stopped while no agent watched, and removes half-created
-// leftovers. A Runtime opened while another process owns the root (such as
-// `kubelet-lite ps` next to the agent) is read-only: only ContainerStatus
-// and ListPods work, the other methods return ErrReadOnly.
+// leftovers. A read-only Runtime (such as `kubelet-lite ps` next to the
+// agent) never takes the lock and never changes the state: only
+// ContainerStatus and ListPods work, the other methods return ErrReadOnly.
 func New(cfg Config) (*Runtime, error) {
 	if cfg.Root == "" {
 		return nil, errors.New("new sandbox runtime: root not set")
@@ -94,13 +94,15 @@ func New(cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("new sandbox runtime: %w", err)
 		}
 	}
+	if cfg.ReadOnly {
+		return r, nil
+	}
 	owner, err := lockRoot(filepath.Join(cfg.Root, "owner.lock"))
 	if err != nil {
 		return nil, fmt.Errorf("new sandbox runtime: %w", err)
 	}
 	if owner == nil {
-		klog.V(2).InfoS("Sandbox state is owned by another process; read-only", "root", cfg.Root)
-		return r, nil
+		return nil, fmt.Errorf("new sandbox runtime on %s: %w", cfg.Root, ErrRootInUse)
 	}
 	r.owner = owner
 	if err := r.recover(); err != nil {

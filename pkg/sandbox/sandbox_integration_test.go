@@ -248,7 +248,7 @@ func TestAgentRestart(t *testing.T) {
 	ro.Close()
 	e := newExits()
 	r2 := newRuntime(t, root, e)
-	t.Run("a second runtime while one owns the root is read-only", func(t *testing.T) { checkReadOnly(t, root, uid) })
+	t.Run("a second runtime while one owns the root is refused or read-only", func(t *testing.T) { checkReadOnly(t, root, uid) })
 	t.Run("running containers are found", func(t *testing.T) {
 		pods, err := r2.ListPods()
 		if err != nil || len(pods) != 1 || pods[0].SandboxPID != spid || len(pods[0].Containers) != 2 {
@@ -407,9 +407,13 @@ func checkCgroupValues(t *testing.T, uid types.UID, name string) {
 	}
 }
 
-// checkReadOnly opens a second Runtime on a root another one owns.
+// checkReadOnly opens a second Runtime on a root another one owns: a
+// writer is refused, a reader only reads.
 func checkReadOnly(t *testing.T, root string, uid types.UID) {
-	ro, err := New(Config{Root: root, Binary: agentBinary, CgroupRoot: cgroupRoot})
+	if _, err := New(Config{Root: root, Binary: agentBinary, CgroupRoot: cgroupRoot}); !errors.Is(err, ErrRootInUse) {
+		t.Errorf("a second owner of the root: %v, want ErrRootInUse", err)
+	}
+	ro, err := New(Config{Root: root, Binary: agentBinary, CgroupRoot: cgroupRoot, ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"sync"
 	"time"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/kubelet-lite/kubelet-lite/pkg/cgroup"
 	"github.com/kubelet-lite/kubelet-lite/pkg/pid1"
+	"github.com/kubelet-lite/kubelet-lite/pkg/translate"
 )
 
 // EnsureSandbox makes sure the pod's sandbox runs and returns its PID; its
@@ -66,7 +66,7 @@ func (r *Runtime) createSandbox(spec SandboxSpec, podPath string) (podRecord, er
 	if err := writeJSON(podPath, pod); err != nil {
 		return podRecord{}, err
 	}
-	cgPath := cgroup.Abs(r.cfg.CgroupRoot, path.Join(spec.PodCgroup, sandboxCgroupName))
+	cgPath := cgroup.Abs(r.cfg.CgroupRoot, translate.SandboxCgroup(spec.PodCgroup))
 	cfg, err := libcontainerConfig(sandboxSpec(spec, rootfs, r.cfg.Binary, cgPath), &cgroups.Resources{})
 	if err != nil {
 		return podRecord{}, err

@@ -20,7 +20,9 @@ var (
 	ErrSandboxNotRunning = errors.New("sandbox is not running")
 	// ErrReadOnly is returned by the methods that change state when another
 	// process owns the state root (see New).
-	ErrReadOnly = errors.New("sandbox state is owned by another process")
+	ErrReadOnly = errors.New("sandbox state is opened read-only")
+	// ErrRootInUse is returned by New when another process owns the root.
+	ErrRootInUse = errors.New("sandbox state is owned by another process (is another agent running with this --root-dir?)")
 )
 
 // Config configures a Runtime.
@@ -33,6 +35,11 @@ type Config struct {
 	// CgroupRoot is the absolute cgroup path under which the translator's
 	// relative cgroup paths live ("/" normally).
 	CgroupRoot string
+	// ReadOnly opens the state without owning it, for readers such as
+	// `kubelet-lite ps` beside a running agent: only ContainerStatus and
+	// ListPods work. A Runtime that is not ReadOnly owns the root, and New
+	// fails with ErrRootInUse while another process owns it.
+	ReadOnly bool
 	// OnExit is called, from any goroutine, when a container's PID 1 exits;
 	// container is "" when the pod's sandbox exited. May be nil.
 	OnExit func(podUID types.UID, container string)

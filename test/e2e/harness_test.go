@@ -267,7 +267,7 @@ func (a *agent) cleanup() {
 	if m := mountsBelow(a.dir); len(m) > 0 {
 		t.Errorf("mounts left below %s: %v", a.dir, m)
 	}
-	if left := cgroupDirs(a.cgroupRoot); len(left) > 0 {
+	if left := podCgroups(a.cgroupRoot); len(left) > 0 {
 		t.Errorf("cgroups left: %v", left)
 	}
 	removeCgroupRoot(a.cgroupRoot)
@@ -305,13 +305,13 @@ func cgroupHierarchies() []string {
 
 func cgroupV2() bool { return len(cgroupHierarchies()) == 1 }
 
-// cgroupDirs lists the cgroups left below root (root itself excluded).
-func cgroupDirs(root string) []string {
+// podCgroups lists the pod cgroups left below root. The QoS levels
+// (kubepods, burstable, besteffort) stay, as upstream leaves them.
+func podCgroups(root string) []string {
 	var out []string
 	for _, h := range cgroupHierarchies() {
-		base := filepath.Join(h, root)
-		_ = filepath.WalkDir(base, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() && p != base {
+		_ = filepath.WalkDir(filepath.Join(h, root), func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() && strings.HasPrefix(d.Name(), "pod") {
 				out = append(out, p)
 			}
 			return nil
@@ -320,9 +320,19 @@ func cgroupDirs(root string) []string {
 	return out
 }
 
+// removeCgroupRoot removes the agent's whole cgroup tree, deepest first.
 func removeCgroupRoot(root string) {
 	for _, h := range cgroupHierarchies() {
-		_ = os.Remove(filepath.Join(h, root))
+		var dirs []string
+		_ = filepath.WalkDir(filepath.Join(h, root), func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			_ = os.Remove(dirs[i])
+		}
 	}
 }
 

@@ -100,22 +100,26 @@ func TestOOMKilled(t *testing.T) {
 func TestForkBomb(t *testing.T) {
 	a := newAgent(t, "--pod-pids-limit", "64")
 	a.start()
-	a.writePod("bomb", podYAML("bomb", "Always", 1, container("bomb", "while true; do sleep 600 & done", "")))
+	// The classic bomb; the main shell becomes sleep by exec, which needs
+	// no fork, so the container lives on while the bomb hits the limit.
+	a.writePod("bomb", podYAML("bomb", "Always", 1, container("bomb", "b() { b | b & }; b & exec sleep 3600", "")))
 	c := a.waitContainer("bomb", "bomb", startTimeout, running)
 	pod := filepath.Dir(c.Cgroup)
 	deadline := time.Now().Add(startTimeout)
 	for {
-		events := a.cgroupFile(pod, "pids.events")
-		if n := fieldValue(events, "max"); n > 0 {
+		// v1 counts a refused fork where the limit is, v2 also in its parents.
+		refused := max(fieldValue(a.cgroupFile(pod, "pids.events"), "max"), fieldValue(a.cgroupFile(c.Cgroup, "pids.events"), "max"))
+		if refused > 0 {
+			t.Logf("pids.events counted %d refused forks", refused)
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pids.events never counted a refused fork: %q", events)
+			t.Fatalf("pids.events never counted a refused fork")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if cur, _ := strconv.Atoi(a.cgroupFile(pod, "pids.current")); cur > 64 || cur < 32 {
-		t.Errorf("pids.current = %d, want it pinned near pids.max 64", cur)
+	if cur, _ := strconv.Atoi(a.cgroupFile(pod, "pids.current")); cur > 64 {
+		t.Errorf("pids.current = %d, above pids.max 64", cur)
 	}
 	start := time.Now()
 	a.writePod("calm", podYAML("calm", "Always", 1, container("app", "sleep 3600", "")))
