@@ -15,8 +15,11 @@
 #                               command a little earlier so /out is still saved.
 #   --env K=V                   environment for the command (repeatable); also on the kernel cmdline
 #   --module NAME               load one more kernel module (repeatable)
-#   --netdev-opt OPT            append OPT to the user -netdev (e.g. hostfwd=tcp:127.0.0.1:10250-:10250
-#                               or guestfwd=tcp:10.0.2.100:6443-tcp:127.0.0.1:6443)
+#   --netdev-opt OPT            append OPT to the user -netdev, e.g. hostfwd=tcp:127.0.0.1:10250-:10250
+#                               (host loopback -> guest) or, for guest -> a server on host loopback,
+#                               'guestfwd=tcp:10.0.2.100:6443-cmd:busybox nc 127.0.0.1 6443' (one
+#                               host connection per guest connection; the tcp:HOST:PORT target form
+#                               is a single connection opened when qemu starts)
 #   --qemu-arg ARG              pass ARG to qemu (repeatable)
 #   --append WORD               add WORD to the kernel command line (repeatable)
 #   --out-size MB               size of the sparse result disk (default 1024)
@@ -306,8 +309,12 @@ main() {
 	parse_args "$@"
 	local kdir ver
 	kdir=$(readlink -f "$cache/current" 2>/dev/null) || true
-	[ -n "$kdir" ] && [ -f "$kdir/.done" ] && [ -x "$cache/bin/vmexit" ] ||
-		die "node VM not set up: run hack/nodevm/setup.sh (KL_CACHE=${KL_CACHE:-/var/cache/kubelet-lite})"
+	if [ -z "$kdir" ] || [ ! -f "$kdir/.done" ] || [ ! -x "$cache/bin/vmexit" ] ||
+		[ -n "$(find "$here/vmexit" -newer "$cache/bin/vmexit" -type f 2>/dev/null)" ]; then
+		echo "nodevm: running hack/nodevm/setup.sh" >&2
+		"$here/setup.sh" >&2 || die "hack/nodevm/setup.sh failed"
+		kdir=$(readlink -f "$cache/current")
+	fi
 	ver=$(basename "$kdir")
 	command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing: run hack/nodevm/setup.sh"
 	[ -x /bin/busybox ] || die "/bin/busybox missing: run hack/nodevm/setup.sh"

@@ -49,6 +49,8 @@ ensure_kernel() {
 	if [ ! -f "$dir/.done" ]; then
 		debs=$cache/debs
 		mkdir -p "$debs"
+		# apt-get download drops privileges to _apt when that user can write the directory.
+		chown _apt "$debs" 2>/dev/null || true
 		if ! ls "$debs/${pkg}"_*.deb >/dev/null 2>&1; then
 			log "downloading $pkg"
 			(cd "$debs" && apt-get download -q "$pkg" >&2) || die "apt-get download $pkg failed"
