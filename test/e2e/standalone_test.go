@@ -88,7 +88,7 @@ func TestOOMKilled(t *testing.T) {
 	a := newAgent(t)
 	a.start()
 	a.writePod("oom", podYAML("oom", "Never", 2,
-		container("hog", "dd if=/dev/zero of=/dev/null bs=128M count=1; echo survived", limits500m64Mi)))
+		container("hog", "exec dd if=/dev/zero of=/dev/null bs=128M count=1", limits500m64Mi)))
 	c := a.waitContainer("oom", "hog", startTimeout, func(c containerState) bool { return c.State == "exited" })
 	if c.Reason != "OOMKilled" || c.ExitCode != 137 {
 		t.Errorf("exited with reason %q code %d, want OOMKilled 137", c.Reason, c.ExitCode)
