@@ -9,8 +9,15 @@ import (
 )
 
 // Resources converts the translator's values into the library's, for the
-// cgroup version of this host. memory.oom.group has no v1 counterpart.
+// cgroup version of this host.
 func Resources(r translate.Resources) *cgroups.Resources {
+	return resources(r, cgroups.IsCgroup2UnifiedMode())
+}
+
+// resources converts for cgroup v2 (v2) or v1. The library writes cpu.weight
+// only from CpuWeight on v2, so the shares are converted here; and
+// memory.oom.group has no v1 counterpart.
+func resources(r translate.Resources, v2 bool) *cgroups.Resources {
 	out := &cgroups.Resources{
 		CpuShares: r.CPUShares,
 		CpuQuota:  r.CPUQuota,
@@ -19,11 +26,15 @@ func Resources(r translate.Resources) *cgroups.Resources {
 		// Devices are left to the container runtime; the pod level never sets them.
 		SkipDevices: true,
 	}
+	if v2 {
+		out.CpuShares = 0
+		out.CpuWeight = cgroups.ConvertCPUSharesToCgroupV2Value(r.CPUShares)
+	}
 	if r.PidsMax != 0 {
 		p := r.PidsMax
 		out.PidsLimit = &p
 	}
-	if r.OOMGroup && cgroups.IsCgroup2UnifiedMode() {
+	if r.OOMGroup && v2 {
 		out.Unified = map[string]string{"memory.oom.group": "1"}
 	}
 	return out
