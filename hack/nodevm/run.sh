@@ -346,7 +346,7 @@ main() {
 	echo "nodevm: initramfs $(secs "$start" "$built")s ($(du -m "$work/initrd.cpio" | cut -f1) MiB)," \
 		"boot $(secs "$built" "${begin_at:-$ended}")s, command+shutdown $(secs "${begin_at:-$ended}" "$ended")s," \
 		"total $(secs "$start" "$ended")s, exit $rc" >&2
-	[ ! -f "$out/.nodevm/timing" ] || echo "nodevm: guest uptime at:$(cat "$out/.nodevm/timing")" >&2
+	[ ! -f "$out/.nodevm/timing" ] || echo "nodevm: guest uptime at: $(cat "$out/.nodevm/timing")" >&2
 	exit "$rc"
 }
 
