@@ -229,7 +229,7 @@ func TestManifestLifecycle(t *testing.T) {
 	// A container that exits at once restarts at once, then after 10 s.
 	a.writePod("crash", podYAML("crash", "Always", 1, container("app", "exit 3", "")))
 	c1 := a.waitContainer("crash", "app", startTimeout, func(c containerState) bool { return c.Attempt == 1 && c.State == "exited" })
-	c2 := a.waitContainer("crash", "app", startTimeout, func(c containerState) bool { return c.Attempt == 2 })
+	c2 := a.waitContainer("crash", "app", startTimeout, func(c containerState) bool { return c.Attempt == 2 && !c.StartedAt.IsZero() })
 	gap := c2.StartedAt.Sub(c1.FinishedAt)
 	t.Logf("restart 1 → 2 waited %s", gap.Round(time.Millisecond))
 	if gap < 9*time.Second || gap > 20*time.Second {
