@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/kubelet-lite/kubelet-lite/pkg/image"
 )
 
 // Annotations the upstream kubelet puts on static pods.
@@ -96,7 +98,8 @@ func applyDefaults(pod *corev1.Pod) {
 		for i := range cs {
 			c := &cs[i]
 			if c.ImagePullPolicy == "" {
-				c.ImagePullPolicy = DefaultPullPolicy(c.Image)
+				// An unparseable image is reported by validate.
+				c.ImagePullPolicy, _ = image.DefaultPullPolicy(c.Image)
 			}
 			if c.TerminationMessagePath == "" {
 				c.TerminationMessagePath = corev1.TerminationMessagePathDefault
@@ -111,23 +114,6 @@ func applyDefaults(pod *corev1.Pod) {
 			}
 		}
 	}
-}
-
-// DefaultPullPolicy is the API's default: Always for an untagged or :latest
-// image, IfNotPresent otherwise.
-func DefaultPullPolicy(image string) corev1.PullPolicy {
-	ref := image
-	if i := strings.Index(ref, "@"); i >= 0 {
-		return corev1.PullIfNotPresent
-	}
-	if i := strings.LastIndex(ref, "/"); i >= 0 {
-		ref = ref[i+1:]
-	}
-	_, tag, ok := strings.Cut(ref, ":")
-	if !ok || tag == "latest" {
-		return corev1.PullAlways
-	}
-	return corev1.PullIfNotPresent
 }
 
 // validate checks what the node relies on; the apiserver does the rest.
@@ -155,6 +141,8 @@ func validate(pod *corev1.Pod) error {
 			seen[c.Name] = true
 			if c.Image == "" {
 				errs = append(errs, fmt.Errorf("%s.image: required", where))
+			} else if _, err := image.NormalizeRef(c.Image); err != nil {
+				errs = append(errs, fmt.Errorf("%s.image: %w", where, err))
 			}
 		}
 	}

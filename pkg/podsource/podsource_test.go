@@ -77,6 +77,7 @@ func TestReadManifestErrors(t *testing.T) {
 		{"no containers", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: []}\n", "at least one container"},
 		{"bad container name", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: Bad_Name, image: x:1}]}\n", `spec.containers[0].name "Bad_Name"`},
 		{"duplicate names", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: x:1}, {name: a, image: x:1}]}\n", "duplicate container name"},
+		{"bad image reference", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: \"Bad Image!\"}]}\n", "spec.containers[0].image: "},
 		{"no image", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a}]}\n", "spec.containers[0].image: required"},
 		{"bad restart policy", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {restartPolicy: Sometimes, containers: [{name: a, image: x:1}]}\n", `spec.restartPolicy "Sometimes"`},
 		{"bad quantity", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: x:1, resources: {limits: {cpu: lots}}}]}\n", "quantities must match"},
@@ -89,22 +90,6 @@ func TestReadManifestErrors(t *testing.T) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
 			}
 		})
-	}
-}
-
-func TestDefaultPullPolicy(t *testing.T) {
-	cases := map[string]corev1.PullPolicy{
-		"busybox":                   corev1.PullAlways,
-		"busybox:latest":            corev1.PullAlways,
-		"busybox:1.36":              corev1.PullIfNotPresent,
-		"localhost:5000/busybox":    corev1.PullAlways,
-		"localhost:5000/busybox:v1": corev1.PullIfNotPresent,
-		"busybox@sha256:" + strings.Repeat("a", 64): corev1.PullIfNotPresent,
-	}
-	for image, want := range cases {
-		if got := DefaultPullPolicy(image); got != want {
-			t.Errorf("DefaultPullPolicy(%q) = %s, want %s", image, got, want)
-		}
 	}
 }
 
