@@ -21,6 +21,7 @@ import (
 	"github.com/kubelet-lite/kubelet-lite/pkg/podsource"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podworker"
 	"github.com/kubelet-lite/kubelet-lite/pkg/sandbox"
+	"github.com/kubelet-lite/kubelet-lite/pkg/status"
 	"github.com/kubelet-lite/kubelet-lite/pkg/translate"
 	"github.com/kubelet-lite/kubelet-lite/pkg/version"
 )
@@ -88,6 +89,7 @@ func run(ctx context.Context, cfg config.Config) error {
 		LogDir:      cfg.LogDir,
 		MaxParallel: cfg.MaxParallelStarts,
 		Recorder:    recorder,
+		Statuses:    status.Files{Dir: cfg.StatusDir()},
 	})
 	if err != nil {
 		return err

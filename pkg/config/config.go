@@ -79,5 +79,8 @@ func (c *Config) Validate() error {
 // ImageDir is where the image store keeps layers and metadata.
 func (c *Config) ImageDir() string { return filepath.Join(c.RootDir, "images") }
 
+// StatusDir is where pod statuses are kept for readers such as ps.
+func (c *Config) StatusDir() string { return filepath.Join(c.RootDir, "status") }
+
 // SandboxDir is where the runtime keeps sandbox and container state.
 func (c *Config) SandboxDir() string { return filepath.Join(c.RootDir, "sandbox") }

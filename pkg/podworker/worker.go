@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/klog/v2"
 
 	"github.com/kubelet-lite/kubelet-lite/pkg/sandbox"
@@ -39,6 +40,10 @@ type worker struct {
 	pod *corev1.Pod
 	// failed is set when the pod can never run (bad spec): syncs stop.
 	failed bool
+	// startTime is when the worker first synced the pod.
+	startTime time.Time
+	// reported is the status last handed to the status store.
+	reported *corev1.PodStatus
 }
 
 func newWorker(parent *Workers, pod *corev1.Pod) *worker {
@@ -115,61 +120,102 @@ func (wk *worker) syncOnce(ctx context.Context) (time.Duration, error) {
 	return next, err
 }
 
-// sync drives the node one step towards pod and says when to look again.
+// sync drives the node one step towards pod, reports its status, and says
+// when to look again.
 func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, error) {
 	p := wk.parent
+	if wk.startTime.IsZero() {
+		wk.startTime = time.Now()
+	}
 	res, err := translate.Pod(pod, p.cfg.Node)
 	if err != nil {
 		wk.failed = true
 		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Pod cannot run: %v", err)
 		klog.ErrorS(err, "Pod cannot run", "pod", klog.KObj(pod))
+		wk.report(pod, corev1.PodStatus{Phase: corev1.PodFailed, Reason: reasonInvalidSpec, Message: err.Error()})
 		return time.Hour, nil
 	}
 	if err := p.cfg.Cgroups.EnsurePod(res.Pod); err != nil {
 		return 0, err
 	}
-	pid, err := p.cfg.Runtime.EnsureSandbox(ctx, sandboxSpec(pod, res))
-	if err != nil {
-		return 0, fmt.Errorf("sandbox: %w", err)
+	if err := wk.ensureSandbox(ctx, pod, res); err != nil {
+		return 0, err
 	}
-	if wk.sandboxPID != 0 && pid != wk.sandboxPID {
-		klog.InfoS("Sandbox was recreated; stopping the containers of the old one", "pod", klog.KObj(pod))
-		for _, c := range allContainers(pod) {
-			if err := p.cfg.Runtime.StopContainer(ctx, pod.UID, c.Name, 0); err != nil {
-				return 0, fmt.Errorf("stop container %s of the old sandbox: %w", c.Name, err)
-			}
-		}
-	}
-	wk.sandboxPID = pid
-	obs, err := wk.observe(pod)
+	obs, _, err := wk.observe(pod)
 	if err != nil {
 		return 0, err
 	}
 	plan := decide(pod, obs, wk.backOff(pod))
+	waits := map[string]waiting{}
+	var errs []error
 	for _, s := range plan.Start {
-		if err := wk.startContainer(ctx, pod, res, s); err != nil {
-			return 0, err
+		if w, err := wk.startContainer(ctx, pod, res, s); err != nil {
+			waits[s.Container.Name] = w
+			errs = append(errs, err)
 		}
 	}
 	next := time.Hour
 	for name, d := range plan.BackOff {
 		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s", name)
+		waits[name] = backOffWaiting(pod, name, d)
 		next = min(next, d)
 	}
-	klog.V(2).InfoS("Pod synced", "pod", klog.KObj(pod), "phase", plan.Phase, "started", len(plan.Start), "backingOff", len(plan.BackOff))
-	return next, nil
+	after, raw, err := wk.observe(pod)
+	if err != nil {
+		return 0, err
+	}
+	// The phase is that of the containers as they are now; deciding again
+	// with a backoff that only looks (never records a restart) gives it.
+	phase := decide(pod, after, func(string, time.Time) time.Duration { return time.Second }).Phase
+	wk.report(pod, buildStatus(pod, statusInput{QOS: res.QOSClass, Phase: phase, StartTime: wk.startTime, Runtime: raw, Waiting: waits}))
+	klog.V(2).InfoS("Pod synced", "pod", klog.KObj(pod), "phase", phase, "started", len(plan.Start), "backingOff", len(plan.BackOff))
+	return next, errors.Join(errs...)
+}
+
+// ensureSandbox makes the pod's sandbox run. A sandbox recreated since the
+// last sync has new namespaces, so the containers that joined the old ones
+// are stopped and then restarted by the restart policy.
+func (wk *worker) ensureSandbox(ctx context.Context, pod *corev1.Pod, res *translate.Result) error {
+	p := wk.parent
+	pid, err := p.cfg.Runtime.EnsureSandbox(ctx, sandboxSpec(pod, res))
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	if wk.sandboxPID != 0 && pid != wk.sandboxPID {
+		klog.InfoS("Sandbox was recreated; stopping the containers of the old one", "pod", klog.KObj(pod))
+		for _, c := range allContainers(pod) {
+			if err := p.cfg.Runtime.StopContainer(ctx, pod.UID, c.Name, 0); err != nil {
+				return fmt.Errorf("stop container %s of the old sandbox: %w", c.Name, err)
+			}
+		}
+	}
+	wk.sandboxPID = pid
+	return nil
+}
+
+// report hands the pod's status to the status store when it changed.
+func (wk *worker) report(pod *corev1.Pod, st corev1.PodStatus) {
+	store := wk.parent.cfg.Statuses
+	if store == nil || (wk.reported != nil && equality.Semantic.DeepEqual(*wk.reported, st)) {
+		return
+	}
+	if err := store.Set(pod, st); err != nil {
+		klog.ErrorS(err, "Recording pod status failed", "pod", klog.KObj(pod))
+		return
+	}
+	wk.reported = &st
 }
 
 // observe reads every container of pod from the runtime.
-func (wk *worker) observe(pod *corev1.Pod) (map[string]observed, error) {
-	obs := map[string]observed{}
+func (wk *worker) observe(pod *corev1.Pod) (map[string]observed, map[string]sandbox.ContainerStatus, error) {
+	obs, raw := map[string]observed{}, map[string]sandbox.ContainerStatus{}
 	for _, c := range allContainers(pod) {
 		st, err := wk.parent.cfg.Runtime.ContainerStatus(pod.UID, c.Name)
 		if errors.Is(err, sandbox.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("container %s status: %w", c.Name, err)
+			return nil, nil, fmt.Errorf("container %s status: %w", c.Name, err)
 		}
 		o := observed{Attempt: st.Attempt, ExitCode: st.ExitCode, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt}
 		switch st.State {
@@ -178,9 +224,9 @@ func (wk *worker) observe(pod *corev1.Pod) (map[string]observed, error) {
 		default:
 			o.State = exited
 		}
-		obs[c.Name] = o
+		obs[c.Name], raw[c.Name] = o, st
 	}
-	return obs, nil
+	return obs, raw, nil
 }
 
 // backOff applies upstream's CrashLoopBackOff: a container restarts at once
@@ -198,21 +244,28 @@ func (wk *worker) backOff(pod *corev1.Pod) backOff {
 	}
 }
 
-func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *translate.Result, s start) error {
+// startContainer starts one container; when it cannot, it says why the
+// container waits, in the kubelet's words.
+func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *translate.Result, s start) (waiting, error) {
 	p := wk.parent
 	c := s.Container
 	img, err := wk.pullImage(ctx, pod, c)
 	if err != nil {
-		return err
+		reason := reasonErrImagePull
+		if c.ImagePullPolicy == corev1.PullNever {
+			reason = reasonErrImageNeverPull
+		}
+		return waiting{Reason: reason, Message: err.Error()}, err
 	}
 	proc, err := buildProcess(pod, c, img)
 	if err != nil {
 		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
-		return err
+		return waiting{Reason: reasonConfigError, Message: err.Error()}, err
 	}
 	cg, ok := containerCgroup(res, c.Name)
 	if !ok {
-		return fmt.Errorf("container %s: no cgroup from the translator", c.Name)
+		err := fmt.Errorf("container %s: no cgroup from the translator", c.Name)
+		return waiting{Reason: reasonConfigError, Message: err.Error()}, err
 	}
 	spec := sandbox.ContainerSpec{
 		PodUID: pod.UID, Name: c.Name, Attempt: s.Attempt,
@@ -224,12 +277,13 @@ func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *tran
 	st, err := p.cfg.Runtime.StartContainer(ctx, spec)
 	if err != nil {
 		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
-		return fmt.Errorf("start container %s: %w", c.Name, err)
+		err = fmt.Errorf("start container %s: %w", c.Name, err)
+		return waiting{Reason: reasonCreateError, Message: err.Error()}, err
 	}
 	p.cfg.Recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container %s", c.Name)
 	p.cfg.Recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
 	klog.V(2).InfoS("Started container", "pod", klog.KObj(pod), "container", c.Name, "attempt", s.Attempt, "pid", st.PID)
-	return nil
+	return waiting{}, nil
 }
 
 func (wk *worker) pullImage(ctx context.Context, pod *corev1.Pod, c *corev1.Container) (Image, error) {
@@ -281,6 +335,11 @@ func (wk *worker) terminate(ctx context.Context) {
 	}
 	for _, c := range allContainers(pod) {
 		p.backoff.DeleteEntry(string(pod.UID) + "/" + c.Name)
+	}
+	if p.cfg.Statuses != nil {
+		if err := p.cfg.Statuses.Delete(pod.UID); err != nil {
+			klog.ErrorS(err, "Forgetting pod status failed", "pod", klog.KObj(pod))
+		}
 	}
 	klog.InfoS("Pod removed", "pod", klog.KObj(pod), "podUID", pod.UID)
 }

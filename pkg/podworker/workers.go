@@ -41,8 +41,15 @@ type Cgroups interface {
 	Remove(rel string) error
 }
 
-// Config is what the workers are built from; every field but Recorder and
-// Backoff is required.
+// Statuses receives each pod's status when it changes.
+type Statuses interface {
+	Set(pod *corev1.Pod, st corev1.PodStatus) error
+	// Delete forgets a removed pod; forgetting an unknown pod is success.
+	Delete(uid types.UID) error
+}
+
+// Config is what the workers are built from; Recorder, Backoff and
+// Statuses are optional.
 type Config struct {
 	Runtime Runtime
 	Images  Images
@@ -53,6 +60,8 @@ type Config struct {
 	LogDir string
 	// MaxParallel bounds the number of pods synced at once.
 	MaxParallel int
+	// Statuses receives pod statuses; nil drops them.
+	Statuses Statuses
 	// Recorder receives the pod events; nil drops them.
 	Recorder record.EventRecorder
 	// Backoff is the restart backoff; nil means upstream's 10 s doubling to 300 s.

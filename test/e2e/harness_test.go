@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 const busybox = "kubelet-lite.local/busybox:v1"
@@ -38,6 +40,8 @@ type podState struct {
 	Namespace, Name string
 	SandboxPID      int
 	Containers      []containerState
+	// Status is the pod status the agent last reported.
+	Status *corev1.PodStatus
 }
 
 func (p podState) container(name string) (containerState, bool) {

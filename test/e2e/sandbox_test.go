@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // shmKey is the System V shared memory key the IPC test uses.
@@ -242,9 +243,10 @@ func TestManifestLifecycle(t *testing.T) {
 
 func unixKill0(pid int) error { return unix.Kill(pid, 0) }
 
-// TestMissingImage: a pod whose image is absent under pull policy Never
-// leaves the agent running and says why in its log.
-func TestMissingImage(t *testing.T) {
+// TestBadPods: a pod whose image is absent under pull policy Never, and one
+// whose limit is below its request, leave the agent and other pods running
+// and say why in their status and in the log.
+func TestBadPods(t *testing.T) {
 	a := newAgent(t)
 	a.start()
 	a.writePod("ghost", `apiVersion: v1
@@ -254,8 +256,23 @@ spec:
   containers:
   - {name: app, image: kubelet-lite.local/nope:v1, imagePullPolicy: Never}
 `)
+	a.writePod("bad", podYAML("bad", "Always", 1, container("app", "sleep 3600",
+		"      requests: {memory: 32Mi}\n      limits: {memory: 16Mi}\n")))
 	a.writePod("fine", podYAML("fine", "Always", 1, container("app", "sleep 3600", "")))
 	a.waitContainer("fine", "app", startTimeout, running)
+	for deadline := time.Now().Add(startTimeout); ; time.Sleep(200 * time.Millisecond) {
+		bad, ok := a.pod("bad")
+		if ok && bad.Status != nil && bad.Status.Phase == corev1.PodFailed {
+			wantMsg := `container "app": resources.limits.memory (16Mi) is below resources.requests.memory (32Mi)`
+			if bad.Status.Reason != "InvalidPodSpec" || !strings.Contains(bad.Status.Message, wantMsg) {
+				t.Errorf("bad pod: reason %q message %q; want InvalidPodSpec saying %q", bad.Status.Reason, bad.Status.Message, wantMsg)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bad pod never reported Failed: %+v\n%s", bad, a.log())
+		}
+	}
 	want := `is not present with pull policy Never`
 	deadline := time.Now().Add(startTimeout)
 	for !strings.Contains(a.log(), want) {
@@ -266,5 +283,13 @@ spec:
 	}
 	if !a.alive() {
 		t.Fatal("agent died")
+	}
+	ghost, ok := a.pod("ghost")
+	if !ok || ghost.Status == nil || len(ghost.Status.ContainerStatuses) != 1 {
+		t.Fatalf("ghost pod status = %+v, want one container status", ghost)
+	}
+	st := ghost.Status
+	if w := st.ContainerStatuses[0].State.Waiting; st.Phase != corev1.PodPending || w == nil || w.Reason != "ErrImageNeverPull" || !strings.Contains(w.Message, want) {
+		t.Errorf("ghost pod: phase %s, container state %+v; want Pending, waiting ErrImageNeverPull saying %q", st.Phase, st.ContainerStatuses[0].State, want)
 	}
 }

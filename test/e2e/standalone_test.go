@@ -56,6 +56,9 @@ func TestResourceLimits(t *testing.T) {
 	a.start()
 	a.writePod("limits", podYAML("limits", "Always", 2, container("app", "sleep 3600", limits500m64Mi)))
 	c := a.waitContainer("limits", "app", startTimeout, running)
+	if p, _ := a.pod("limits"); p.Status == nil || p.Status.Phase != "Running" || p.Status.QOSClass != "Guaranteed" {
+		t.Errorf("reported status %+v, want phase Running and QoS Guaranteed", p.Status)
+	}
 	pod := filepath.Dir(c.Cgroup)
 	if !strings.HasPrefix(pod, "kubepods/pod") {
 		t.Errorf("Guaranteed pod cgroup = %s, want kubepods/pod<uid>", pod)
