@@ -36,17 +36,23 @@ for n in "${counts[@]}"; do
 	[[ $n =~ ^[1-9][0-9]*$ ]] || { echo "usage: hack/bench-start.sh [N...] (pod counts)" >&2; exit 2; }
 done
 # KL_BENCH_RUNS runs per N; KL_BENCH_POLL the pause between ps calls;
-# KL_BENCH_OUT=FILE keeps the JSON results, KL_BENCH_LOGS=DIR the agent logs.
+# KL_BENCH_OUT=FILE keeps the JSON results, KL_BENCH_LOGS=DIR the agent logs;
+# before each run it waits up to KL_BENCH_QUIET_WAIT (5m) for the CPUs to be
+# under 15% busy (other work skews everything on 2 CPUs; busy% is reported).
 runs=${KL_BENCH_RUNS:-3}
 poll=${KL_BENCH_POLL:-50ms}
+quiet_wait=${KL_BENCH_QUIET_WAIT:-5m}
 [ "$(id -u)" = 0 ] || { echo "bench-start: needs root" >&2; exit 1; }
 
 hack/deps.sh
 hack/build.sh
 hack/images/build.sh "$KL_CACHE/images"
-kl=$bin/kubelet-lite
 
 work=$(mktemp -d /tmp/kl-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT # until the full cleanup below is in place
+# A private copy (same file system): others may rebuild bin/ meanwhile.
+kl=$work/kubelet-lite
+cp "$bin/kubelet-lite" "$kl"
 go build -o "$work/bench" ./hack/bench
 results=$work/results.jsonl
 cgbase=$(own_cgroup)/kl-bench-$$
@@ -156,7 +162,7 @@ start_agent() {
 	return 1
 }
 
-echo "kubelet-lite $(git describe --tags --always --dirty 2>/dev/null) on $(uname -n): $(nproc) CPUs," \
+echo "$("$kl" version) on $(uname -n): $(nproc) CPUs," \
 	"$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)," \
 	"cgroup $([ -f /sys/fs/cgroup/cgroup.controllers ] && echo v2 || echo v1/hybrid), $(date -u +%F)"
 for n in "${counts[@]}"; do
@@ -164,7 +170,7 @@ for n in "${counts[@]}"; do
 		start_agent
 		if ! "$work/bench" start --bin "$kl" --root "$rundir/root" --manifests "$rundir/manifests" \
 			--staging "$rundir/staging" --node bench --agent-pid "$agent" -n "$n" --run "$r" \
-			--poll "$poll" --out "$results"; then
+			--poll "$poll" --quiet-wait "$quiet_wait" --out "$results"; then
 			echo "bench-start: run $r with $n pods failed; agent log:" >&2
 			tail -40 "$rundir/agent.log" >&2
 			exit 1

@@ -36,6 +36,8 @@ type options struct {
 	bin, root, manifests, staging, node, image, out string
 	agentPID, n, run                                int
 	poll, settle, startTimeout, stopTimeout         time.Duration
+	quietWait                                       time.Duration
+	quietBelow                                      float64
 }
 
 func parseStart(args []string) (options, error) {
@@ -55,6 +57,8 @@ func parseStart(args []string) (options, error) {
 	fs.DurationVar(&o.settle, "settle", 2*time.Second, "wait after all are running before sampling memory")
 	fs.DurationVar(&o.startTimeout, "start-timeout", 120*time.Second, "give up when not all are running by then")
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", 120*time.Second, "give up when ps is not empty by then")
+	fs.DurationVar(&o.quietWait, "quiet-wait", 0, "wait up to this long for the CPUs to be less busy than --quiet-below")
+	fs.Float64Var(&o.quietBelow, "quiet-below", 15, "busy percent of all CPUs (over 1 s) under which the machine counts as quiet")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -88,8 +92,17 @@ func startCmd(args []string) error {
 // measure runs one benchmark against the running agent: start N pods, sample
 // memory, remove them.
 func measure(o options) (result, error) {
-	res := result{N: o.n, Run: o.run, Load: loadAvg()}
+	busy, err := waitQuiet(o)
+	if err != nil {
+		return result{}, err
+	}
+	res := result{N: o.n, Run: o.run, Load: loadAvg(), Busy: busy}
 	names, err := stage(o)
+	if err != nil {
+		return res, err
+	}
+	p := poller{o: o}
+	before, err := snapshot(o.agentPID, &p)
 	if err != nil {
 		return res, err
 	}
@@ -102,11 +115,16 @@ func measure(o options) (result, error) {
 	}
 	t0 := landed[0]
 	res.LandSpread = secs(time.Since(t0))
-	p := poller{o: o}
 	pods, seen, err := p.waitRunning(t0)
 	if err != nil {
 		return res, err
 	}
+	after, err := snapshot(o.agentPID, &p)
+	if err != nil {
+		return res, err
+	}
+	res.MachineCPU, res.AgentCPU = secs(after.machine-before.machine), secs(after.agent-before.agent)
+	res.PsCPU = secs(after.ps - before.ps)
 	res.AllRunning = secs(seen.Sub(t0))
 	if err := res.setLatencies(o, pods, landed); err != nil {
 		return res, err
@@ -133,6 +151,28 @@ func measure(o options) (result, error) {
 	res.Teardown = secs(gone.Sub(removed))
 	res.PsCalls, res.PsMeanMs, res.PsMaxMs = p.calls, ms(p.total)/float64(max(p.calls, 1)), ms(p.longest)
 	return res, nil
+}
+
+// waitQuiet waits until the machine's CPUs are mostly idle, at most
+// o.quietWait, and returns how busy they were over the last second: other
+// work on a 2-CPU machine skews every number.
+func waitQuiet(o options) (float64, error) {
+	deadline := time.Now().Add(o.quietWait)
+	warned := false
+	for {
+		busy, err := busyPercent(time.Second)
+		if err != nil {
+			return 0, err
+		}
+		if busy < o.quietBelow || time.Now().After(deadline) {
+			return busy, nil
+		}
+		if !warned {
+			fmt.Fprintf(os.Stderr, "bench: CPUs %.0f%% busy with other work; waiting up to %s for under %.0f%%\n",
+				busy, o.quietWait, o.quietBelow)
+			warned = true
+		}
+	}
 }
 
 // stage writes the manifests into the staging directory and returns their

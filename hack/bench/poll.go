@@ -30,6 +30,8 @@ type poller struct {
 	o              options
 	calls          int
 	total, longest time.Duration
+	// cpu is the user+system time the ps processes used.
+	cpu time.Duration
 }
 
 func (p *poller) ps() ([]psPod, error) {
@@ -42,6 +44,9 @@ func (p *poller) ps() ([]psPod, error) {
 	p.calls++
 	p.total += d
 	p.longest = max(p.longest, d)
+	if cmd.ProcessState != nil {
+		p.cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kubelet-lite ps: %w: %s", err, strings.TrimSpace(errb.String()))
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // memory is the node overhead once every pod runs, in MiB. The overhead is
@@ -187,3 +188,85 @@ func (m *memory) add(role string, s smaps) {
 }
 
 func mib(kib int) float64 { return float64(kib) / 1024 }
+
+// clockTicks is USER_HZ, the unit of /proc's CPU times (100 on Linux).
+const clockTicks = 100
+
+// procCPU is the user+system CPU time a process's threads used (not its
+// children's).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	f := afterComm(string(b))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	var ticks uint64
+	for _, s := range f[11:13] { // utime, stime: fields 14 and 15
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+		}
+		ticks += v
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// cpuSnapshot is the machine's busy CPU time, the agent's own CPU time and
+// the ps calls' CPU time at one moment.
+type cpuSnapshot struct{ machine, agent, ps time.Duration }
+
+func snapshot(agentPID int, p *poller) (cpuSnapshot, error) {
+	busy, _, err := cpuTimes()
+	if err != nil {
+		return cpuSnapshot{}, err
+	}
+	agent, err := procCPU(agentPID)
+	if err != nil {
+		return cpuSnapshot{}, err
+	}
+	return cpuSnapshot{machine: time.Duration(busy) * time.Second / clockTicks, agent: agent, ps: p.cpu}, nil
+}
+
+// cpuTimes reads the busy and total jiffies of all CPUs from /proc/stat.
+func cpuTimes() (busy, total uint64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 5 || fields[0] != "cpu" {
+		return 0, 0, fmt.Errorf("unexpected /proc/stat line %q", line)
+	}
+	for i, f := range fields[1:] {
+		v, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("parse /proc/stat: %w", err)
+		}
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, total, nil
+}
+
+// busyPercent is the share of all CPUs that was busy during d.
+func busyPercent(d time.Duration) (float64, error) {
+	b0, t0, err := cpuTimes()
+	if err != nil {
+		return 0, err
+	}
+	time.Sleep(d)
+	b1, t1, err := cpuTimes()
+	if err != nil {
+		return 0, err
+	}
+	if t1 == t0 {
+		return 0, nil
+	}
+	return 100 * float64(b1-b0) / float64(t1-t0), nil
+}

@@ -16,7 +16,8 @@ import (
 // result is one run of `bench start`; times in seconds, memory in MiB.
 type result struct {
 	N, Run int
-	Load   string // 1-minute load average when the run began
+	Load   string  // 1-minute load average when the run began
+	Busy   float64 // percent of all CPUs busy in the second before it
 	// LandSpread is how long the renames of all manifests took.
 	LandSpread float64
 	// AllRunning is from the first manifest landing until a ps call saw
@@ -26,6 +27,11 @@ type result struct {
 	LastStart float64
 	// P50, P99 and Max are per pod: its StartedAt minus its own landing.
 	P50, P99, Max float64
+	// MachineCPU is the CPU time all processes used from just before the
+	// first landing until all were seen running (CPU-seconds, 2 CPUs give
+	// at most 2 per second); AgentCPU the agent's own share (not its
+	// children: container inits, runc init), PsCPU the ps calls' share.
+	MachineCPU, AgentCPU, PsCPU float64
 	// Teardown is from removing the manifests until ps listed no pod.
 	Teardown float64
 	Restarts int
@@ -82,10 +88,10 @@ func (r result) summary() string {
 	m := r.Memory
 	return fmt.Sprintf("N=%d run %d: all running %.3fs (last StartedAt %.3fs), per pod p50 %.3fs p99 %.3fs max %.3fs, "+
 		"teardown %.3fs; overhead %.1f MiB PSS (agent %.1f, %d pause %.1f, %d pid1 %.1f, %d other %.1f; private %.1f), "+
-		"agent RSS %.1f MiB, %d apps %.1f MiB PSS; restarts %d; %d ps calls, mean %.1f ms, max %.1f ms; load %s",
+		"agent RSS %.1f MiB, %d apps %.1f MiB PSS; CPU-s to all running: machine %.2f, agent %.2f, ps %.2f; restarts %d; %d ps calls, mean %.1f ms, max %.1f ms; load %s, CPUs %.0f%% busy before",
 		r.N, r.Run, r.AllRunning, r.LastStart, r.P50, r.P99, r.Max, r.Teardown,
 		m.OverheadPSS, m.AgentPSS, m.Pauses, m.PausePSS, m.Inits, m.InitPSS, m.Others, m.OtherPSS, m.OverheadPrivate,
-		m.AgentRSS, m.Apps, m.AppPSS, r.Restarts, r.PsCalls, r.PsMeanMs, r.PsMaxMs, r.Load)
+		m.AgentRSS, m.Apps, m.AppPSS, r.MachineCPU, r.AgentCPU, r.PsCPU, r.Restarts, r.PsCalls, r.PsMeanMs, r.PsMaxMs, r.Load, r.Busy)
 }
 
 // columns are the table's numeric columns: header and value.
@@ -105,6 +111,9 @@ var columns = []struct {
 	{"agent PSS", func(r result) float64 { return r.Memory.AgentPSS }, "%.1f"},
 	{"agent RSS", func(r result) float64 { return r.Memory.AgentRSS }, "%.1f"},
 	{"apps PSS", func(r result) float64 { return r.Memory.AppPSS }, "%.1f"},
+	{"CPU-s", func(r result) float64 { return r.MachineCPU }, "%.2f"},
+	{"agent CPU-s", func(r result) float64 { return r.AgentCPU }, "%.2f"},
+	{"ps CPU-s", func(r result) float64 { return r.PsCPU }, "%.2f"},
 	{"ps ms", func(r result) float64 { return r.PsMeanMs }, "%.1f"},
 }
 
@@ -117,7 +126,7 @@ func tableCmd(args []string) error {
 		return err
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	head := []string{"N", "run", "load"}
+	head := []string{"N", "run", "load", "busy%"}
 	for _, c := range columns {
 		head = append(head, c.head)
 	}
@@ -133,10 +142,10 @@ func tableCmd(args []string) error {
 		for _, r := range results {
 			if r.N == n {
 				runs = append(runs, r)
-				fmt.Fprintln(w, row(fmt.Sprint(r.N), fmt.Sprint(r.Run), r.Load, func(c func(result) float64) float64 { return c(r) }))
+				fmt.Fprintln(w, row(fmt.Sprint(r.N), fmt.Sprint(r.Run), r.Load, fmt.Sprintf("%.0f", r.Busy), func(c func(result) float64) float64 { return c(r) }))
 			}
 		}
-		fmt.Fprintln(w, row(fmt.Sprint(n), "median", "", func(c func(result) float64) float64 {
+		fmt.Fprintln(w, row(fmt.Sprint(n), "median", "", "", func(c func(result) float64) float64 {
 			v := make([]float64, len(runs))
 			for i, r := range runs {
 				v[i] = c(r)
@@ -147,8 +156,8 @@ func tableCmd(args []string) error {
 	return w.Flush()
 }
 
-func row(n, run, load string, value func(func(result) float64) float64) string {
-	cells := []string{n, run, load}
+func row(n, run, load, busy string, value func(func(result) float64) float64) string {
+	cells := []string{n, run, load, busy}
 	for _, c := range columns {
 		cells = append(cells, fmt.Sprintf(c.fmt, value(c.get)))
 	}
