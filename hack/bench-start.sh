@@ -50,8 +50,14 @@ hack/images/build.sh "$KL_CACHE/images"
 
 work=$(mktemp -d /tmp/kl-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT # until the full cleanup below is in place
-# A private copy (same file system): others may rebuild bin/ meanwhile.
-kl=$work/kubelet-lite
+# A private copy (same file system): others may rebuild bin/ meanwhile. Its
+# directory must not contain the runs' root dirs: libcontainer seals the
+# binary for runc init with an overlayfs whose lower dirs are the binary's dir
+# and the container's state dir; when one contains the other, the mount fails
+# (ELOOP) and it falls back to copying the whole binary into a memfd at every
+# container start (measured: 50 pods 8.3 s instead of 5.2 s).
+mkdir "$work/bin"
+kl=$work/bin/kubelet-lite
 cp "$bin/kubelet-lite" "$kl"
 go build -o "$work/bench" ./hack/bench
 results=$work/results.jsonl
