@@ -341,6 +341,18 @@ func TestPodNamespaceOptions(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "host pid",
+			pod:  func(s SandboxSpec) SandboxSpec { s.HostPID = true; return s },
+			check: func(t *testing.T, spid, cpid int, log string) {
+				if got := nsInode(t, cpid, "pid"); got != host("pid") {
+					t.Errorf("pid = %s, want the host's %s", got, host("pid"))
+				}
+				if nsInode(t, cpid, "net") == host("net") {
+					t.Errorf("a hostPID container has the host's network namespace")
+				}
+			},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
