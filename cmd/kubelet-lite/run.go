@@ -48,6 +48,7 @@ func newRunCmd() *cobra.Command {
 	f.StringVar(&cfg.LogDir, "log-dir", cfg.LogDir, "container log directory")
 	f.StringVar(&cfg.CgroupRoot, "cgroup-root", cfg.CgroupRoot, "cgroup under which kubepods is made")
 	f.Int64Var(&cfg.PodPidsLimit, "pod-pids-limit", cfg.PodPidsLimit, "pids.max of every pod; -1 for unlimited")
+	f.IntVar(&cfg.MaxPods, "max-pods", cfg.MaxPods, "how many pods the node admits")
 	f.IntVar(&cfg.MaxParallelStarts, "max-parallel-starts", cfg.MaxParallelStarts, "pods set up at once")
 	f.DurationVar(&cfg.FileCheckFrequency, "file-check-frequency", cfg.FileCheckFrequency, "how often the manifest directory is read again without an event")
 	return cmd
@@ -88,6 +89,7 @@ func run(ctx context.Context, cfg config.Config) error {
 		Node:        translate.Node{PodPidsLimit: cfg.PodPidsLimit},
 		LogDir:      cfg.LogDir,
 		MaxParallel: cfg.MaxParallelStarts,
+		Capacity:    podworker.Capacity{MaxPods: cfg.MaxPods},
 		Recorder:    recorder,
 		Statuses:    status.Files{Dir: cfg.StatusDir()},
 	})

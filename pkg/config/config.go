@@ -31,6 +31,8 @@ type Config struct {
 	FileCheckFrequency time.Duration
 	// MaxParallelStarts bounds how many pods are being set up at once.
 	MaxParallelStarts int
+	// MaxPods is how many pods the node admits.
+	MaxPods int
 }
 
 // Default returns the configuration the flags start from.
@@ -44,6 +46,7 @@ func Default() Config {
 		PodPidsLimit:       4096,
 		FileCheckFrequency: 20 * time.Second,
 		MaxParallelStarts:  8,
+		MaxPods:            110,
 	}
 }
 
@@ -69,6 +72,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxParallelStarts < 1 {
 		errs = append(errs, fmt.Errorf("--max-parallel-starts %d: want at least 1", c.MaxParallelStarts))
+	}
+	if c.MaxPods < 1 {
+		errs = append(errs, fmt.Errorf("--max-pods %d: want at least 1", c.MaxPods))
 	}
 	if c.FileCheckFrequency <= 0 {
 		errs = append(errs, fmt.Errorf("--file-check-frequency %s: want a positive duration", c.FileCheckFrequency))

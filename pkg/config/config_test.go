@@ -19,6 +19,7 @@ func TestValidate(t *testing.T) {
 		{name: "pids limit zero", mutate: func(c *Config) { c.PodPidsLimit = 0 }, wantErr: "--pod-pids-limit 0"},
 		{name: "pids limit unlimited", mutate: func(c *Config) { c.PodPidsLimit = -1 }},
 		{name: "no node name", mutate: func(c *Config) { c.NodeName = "" }, wantErr: "node name is empty"},
+		{name: "no pods", mutate: func(c *Config) { c.MaxPods = 0 }, wantErr: "--max-pods 0"},
 		{name: "no parallel starts", mutate: func(c *Config) { c.MaxParallelStarts = 0 }, wantErr: "--max-parallel-starts"},
 	}
 	for _, tc := range cases {

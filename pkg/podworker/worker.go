@@ -40,6 +40,8 @@ type worker struct {
 	pod *corev1.Pod
 	// failed is set when the pod can never run (bad spec): syncs stop.
 	failed bool
+	// rejected is set when admission refused the pod; it never runs.
+	rejected *rejection
 	// startTime is when the worker first synced the pod.
 	startTime time.Time
 	// reported is the status last handed to the status store.
@@ -127,6 +129,13 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	if wk.startTime.IsZero() {
 		wk.startTime = time.Now()
 	}
+	if r := wk.rejected; r != nil {
+		wk.failed = true
+		p.cfg.Recorder.Event(pod, corev1.EventTypeWarning, r.Reason, r.Message)
+		klog.InfoS("Pod rejected", "pod", klog.KObj(pod), "reason", r.Reason, "message", r.Message)
+		wk.report(pod, corev1.PodStatus{Phase: corev1.PodFailed, Reason: r.Reason, Message: r.Message})
+		return time.Hour, nil
+	}
 	res, err := translate.Pod(pod, p.cfg.Node)
 	if err != nil {
 		wk.failed = true
@@ -193,6 +202,16 @@ func (wk *worker) ensureSandbox(ctx context.Context, pod *corev1.Pod, res *trans
 	return nil
 }
 
+// phase is the phase the worker last reported, "" before its first sync.
+func (wk *worker) phase() corev1.PodPhase {
+	wk.mu.Lock()
+	defer wk.mu.Unlock()
+	if wk.reported == nil {
+		return ""
+	}
+	return wk.reported.Phase
+}
+
 // report hands the pod's status to the status store when it changed.
 func (wk *worker) report(pod *corev1.Pod, st corev1.PodStatus) {
 	store := wk.parent.cfg.Statuses
@@ -203,7 +222,9 @@ func (wk *worker) report(pod *corev1.Pod, st corev1.PodStatus) {
 		klog.ErrorS(err, "Recording pod status failed", "pod", klog.KObj(pod))
 		return
 	}
+	wk.mu.Lock()
 	wk.reported = &st
+	wk.mu.Unlock()
 }
 
 // observe reads every container of pod from the runtime.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -58,6 +59,8 @@ type Config struct {
 	Node translate.Node
 	// LogDir is the root of container logs (/var/log/pods).
 	LogDir string
+	// Capacity is what new pods are admitted against.
+	Capacity Capacity
 	// MaxParallel bounds the number of pods synced at once.
 	MaxParallel int
 	// Statuses receives pod statuses; nil drops them.
@@ -141,13 +144,29 @@ func (w *Workers) Update(ctx context.Context, pods []*corev1.Pod) {
 			delete(w.pods, uid)
 		}
 	}
+	var added []*corev1.Pod
 	for uid, p := range desired {
 		if wk, ok := w.pods[uid]; ok {
 			wk.update(p)
 			continue
 		}
+		added = append(added, p)
+	}
+	// Admit new pods oldest first, as upstream does, each against those
+	// already admitted.
+	sort.Slice(added, func(i, j int) bool {
+		ti, tj := added[i].CreationTimestamp, added[j].CreationTimestamp
+		if !ti.Equal(&tj) {
+			return ti.Before(&tj)
+		}
+		return added[i].Namespace+"/"+added[i].Name < added[j].Namespace+"/"+added[j].Name
+	})
+	for _, p := range added {
 		wk := newWorker(w, p)
-		w.pods[uid] = wk
+		if r := admit(p, w.admittedPods(), w.cfg.Capacity); r != nil {
+			wk.rejected = r
+		}
+		w.pods[p.UID] = wk
 		w.wg.Add(1)
 		go func() { defer w.wg.Done(); wk.run(w.ctx) }()
 	}
@@ -155,6 +174,21 @@ func (w *Workers) Update(ctx context.Context, pods []*corev1.Pod) {
 		w.cleaned = true
 		w.removeOrphans(desired)
 	}
+}
+
+// admittedPods are the pods with a worker that were not rejected, with the
+// phase their worker last reported.
+func (w *Workers) admittedPods() []*corev1.Pod {
+	var out []*corev1.Pod
+	for _, wk := range w.pods {
+		if wk.rejected != nil {
+			continue
+		}
+		p := wk.current().DeepCopy()
+		p.Status.Phase = wk.phase()
+		out = append(out, p)
+	}
+	return out
 }
 
 // Wake asks the pod's worker to sync now, for example when a container exited.

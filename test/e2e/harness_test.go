@@ -299,15 +299,31 @@ func mountsBelow(dir string) []string {
 	return out
 }
 
-// cgroupHierarchies are the directories a cgroup path lives in on this host.
+// cgroupHierarchies are the directories a cgroup path lives in on this host:
+// the unified one on v2, every mounted hierarchy on v1 (the library makes
+// the agent's cgroups on all of them).
 func cgroupHierarchies() []string {
 	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
 		return []string{"/sys/fs/cgroup"}
 	}
-	return []string{"/sys/fs/cgroup/cpu", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpuset"}
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 2 && (f[2] == "cgroup" || f[2] == "cgroup2") {
+			out = append(out, f[1])
+		}
+	}
+	return out
 }
 
-func cgroupV2() bool { return len(cgroupHierarchies()) == 1 }
+func cgroupV2() bool {
+	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	return err == nil
+}
 
 // podCgroups lists the pod cgroups left below root. The QoS levels
 // (kubepods, burstable, besteffort) stay, as upstream leaves them.

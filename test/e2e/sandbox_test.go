@@ -243,9 +243,9 @@ func TestManifestLifecycle(t *testing.T) {
 
 func unixKill0(pid int) error { return unix.Kill(pid, 0) }
 
-// TestBadPods: a pod whose image is absent under pull policy Never, and one
-// whose limit is below its request, leave the agent and other pods running
-// and say why in their status and in the log.
+// TestBadPods: a pod whose image is absent under pull policy Never, one
+// whose limit is below its request and one whose host port is taken leave
+// the agent and other pods running and say why in their status and the log.
 func TestBadPods(t *testing.T) {
 	a := newAgent(t)
 	a.start()
@@ -258,8 +258,24 @@ spec:
 `)
 	a.writePod("bad", podYAML("bad", "Always", 1, container("app", "sleep 3600",
 		"      requests: {memory: 32Mi}\n      limits: {memory: 16Mi}\n")))
+	hostPort := "    ports: [{containerPort: 80, hostPort: 18080}]\n"
+	a.writePod("port-a", podYAML("port-a", "Always", 1, container("app", "sleep 3600", "")+hostPort))
+	a.writePod("port-b", podYAML("port-b", "Always", 1, container("app", "sleep 3600", "")+hostPort))
 	a.writePod("fine", podYAML("fine", "Always", 1, container("app", "sleep 3600", "")))
 	a.waitContainer("fine", "app", startTimeout, running)
+	a.waitContainer("port-a", "app", startTimeout, running)
+	for deadline := time.Now().Add(startTimeout); ; time.Sleep(200 * time.Millisecond) {
+		b, ok := a.pod("port-b")
+		if ok && b.Status != nil && b.Status.Phase == corev1.PodFailed {
+			if b.Status.Reason != "NodePorts" || !strings.Contains(b.Status.Message, "TCP port 18080 is in use") || len(b.Containers) != 0 {
+				t.Errorf("port-b: reason %q message %q containers %d; want NodePorts, port 18080 in use, nothing started", b.Status.Reason, b.Status.Message, len(b.Containers))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port-b never rejected: %+v", b)
+		}
+	}
 	for deadline := time.Now().Add(startTimeout); ; time.Sleep(200 * time.Millisecond) {
 		bad, ok := a.pod("bad")
 		if ok && bad.Status != nil && bad.Status.Phase == corev1.PodFailed {
