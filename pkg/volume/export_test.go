@@ -3,8 +3,8 @@ package volume
 import (
 	"context"
 	"os"
-	"strconv"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
