@@ -1,0 +1,16 @@
+// Package server serves the kubelet API that the apiserver reaches on port
+// 10250 over TLS: /containerLogs/{namespace}/{pod}/{container} for
+// `kubectl logs` (follow, tailLines, sinceSeconds, sinceTime, timestamps,
+// limitBytes, previous) and /healthz; and the plain-HTTP /healthz on the
+// healthz address.
+//
+// Every request on the TLS port is authenticated and authorized as the
+// upstream kubelet does it, with k8s.io/apiserver's delegating parts: x509
+// client certificates verified against the client CA and bearer tokens
+// checked with TokenReviews (anonymous requests refused, 401), then a
+// SubjectAccessReview of the node's subresource the path maps to (403).
+//
+// Container logs are the CRI-format files the container's PID 1 writes
+// (see pkg/crilog); a follower keeps reading across the copy-then-truncate
+// rotations of pkg/logrotate.
+package server
