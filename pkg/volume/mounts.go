@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -50,7 +51,18 @@ func (m *Manager) containerMounts(pod *corev1.Pod, paths map[string]volumePath) 
 			}
 		}
 	}
+	for _, ms := range out {
+		sortMounts(ms)
+	}
 	return out, nil
+}
+
+// sortMounts orders mounts parents first (by the depth of the
+// destination, stable otherwise), as containerd does, so that a mount
+// inside another volume's mount is not hidden by it.
+func sortMounts(ms []sandbox.Mount) {
+	depth := func(p string) int { return strings.Count(filepath.Clean("/"+p), "/") }
+	sort.SliceStable(ms, func(i, j int) bool { return depth(ms[i].Destination) < depth(ms[j].Destination) })
 }
 
 // validateSubPath rejects absolute subPaths and any with a ".." element.

@@ -349,10 +349,10 @@ func TestSubPath(t *testing.T) {
 	}
 	pd := filepath.Join(m.Dir(), "uid-1")
 	want := map[string][]sandbox.Mount{"c": {
-		{Source: pd + "/volume-subpaths/cfg/c/0", Destination: "/etc/a.conf", ReadOnly: true},
 		{Source: pd + "/volume-subpaths/scratch/c/1", Destination: "/work"},
 		{Source: pd + "/volume-subpaths/host/c/2", Destination: "/real"},
 		{Source: pd + "/volume-subpaths/host/c/3", Destination: "/esc"},
+		{Source: pd + "/volume-subpaths/cfg/c/0", Destination: "/etc/a.conf", ReadOnly: true}, // deeper: last
 	}}
 	if !equalMounts(mounts, want) {
 		t.Fatalf("mounts = %v\nwant %v", mounts, want)
@@ -519,5 +519,25 @@ func TestSupported(t *testing.T) {
 	pod = podWith(corev1.Volume{Name: "n", VolumeSource: corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: "s", Path: "/"}}})
 	if err := volume.Supported(pod); err == nil || err.Error() != `volume "n" of type nfs: unsupported volume type` {
 		t.Errorf("Supported = %v", err)
+	}
+}
+
+func TestSubPathSymlinkOutOfVolumeStaysInside(t *testing.T) {
+	m, f := newManager(t, nil)
+	host := t.TempDir()
+	// escape -> /etc resolves to <host>/etc, which does not exist: an error,
+	// never a mount of the real /etc.
+	if err := os.Symlink("/etc", filepath.Join(host, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	pod := podWith(corev1.Volume{Name: "h", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: host}}})
+	pod.Spec.Containers[0].VolumeMounts[0].SubPath = "escape/passwd"
+	if _, err := m.Setup(context.Background(), pod); err == nil {
+		t.Fatalf("subPath through a symlink out of the volume succeeded: %v", f.Mounts)
+	}
+	for mp, src := range f.Mounts {
+		if strings.Contains(src, " /etc") {
+			t.Errorf("%s bound to %s", mp, src)
+		}
 	}
 }
