@@ -20,6 +20,12 @@
 //	<uid>/volumes/kubernetes.io~<plugin>/<volume>/     a volume (tmpfs for secret, projected and Memory emptyDir)
 //	<uid>/volume-subpaths/<volume>/<container>/<index> bind mount pinning a subPath
 //
+// Use: Supported checks a pod without I/O (for admission); Manager.Setup,
+// called on every sync of a pod with its newest version, makes or updates
+// its volumes and returns each container's sandbox.Mounts; Manager.Teardown
+// removes them once the pod's containers are gone; Manager.Pods lists what
+// is on disk, for cleaning up after an agent restart.
+//
 // Manager.Teardown unmounts what is mounted below <uid> (and only there)
 // and removes the directory. Manager.Run refreshes API data of pods set up
 // and rotates service-account tokens at 80% of their lifetime.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -93,6 +94,16 @@ func newManager(cfg Config, mnt mounter) (*Manager, error) {
 	return &Manager{cfg: cfg, mnt: mnt, now: time.Now, pods: map[types.UID]*podState{}}, nil
 }
 
+// checkUID rejects a UID that is not one plain path element: it names a
+// directory below Config.Dir that Teardown removes.
+func checkUID(uid types.UID) error {
+	s := string(uid)
+	if s == "" || s == "." || s == ".." || strings.ContainsAny(s, "/\x00") {
+		return fmt.Errorf("invalid pod UID %q", s)
+	}
+	return nil
+}
+
 // podDir is the directory of a pod's volumes.
 func (m *Manager) podDir(uid types.UID) string {
 	return filepath.Join(m.cfg.Dir, string(uid))
@@ -126,6 +137,9 @@ func (m *Manager) state(pod *corev1.Pod) *podState {
 // error names each volume that failed; it wraps ErrUnsupported for a type
 // the node does not implement.
 func (m *Manager) Setup(ctx context.Context, pod *corev1.Pod) (map[string][]sandbox.Mount, error) {
+	if err := checkUID(pod.UID); err != nil {
+		return nil, err
+	}
 	if err := Supported(pod); err != nil {
 		return nil, err
 	}
@@ -167,6 +181,9 @@ func (m *Manager) Setup(ctx context.Context, pod *corev1.Pod) (map[string][]sand
 // nothing left is success. It refuses to remove anything while a mount
 // remains.
 func (m *Manager) Teardown(uid types.UID) error {
+	if err := checkUID(uid); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	st := m.pods[uid]
 	delete(m.pods, uid)

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubelet-lite/kubelet-lite/pkg/sandbox"
@@ -539,5 +540,22 @@ func TestSubPathSymlinkOutOfVolumeStaysInside(t *testing.T) {
 		if strings.Contains(src, " /etc") {
 			t.Errorf("%s bound to %s", mp, src)
 		}
+	}
+}
+
+func TestRejectsUnsafeUIDs(t *testing.T) {
+	m, _ := newManager(t, nil)
+	for _, uid := range []string{"", "..", "a/b", "../x"} {
+		pod := podWith()
+		pod.UID = types.UID(uid)
+		if _, err := m.Setup(context.Background(), pod); err == nil {
+			t.Errorf("Setup with UID %q succeeded", uid)
+		}
+		if err := m.Teardown(types.UID(uid)); err == nil {
+			t.Errorf("Teardown of UID %q succeeded", uid)
+		}
+	}
+	if _, err := os.Stat(m.Dir()); err != nil {
+		t.Errorf("volume dir gone: %v", err)
 	}
 }
