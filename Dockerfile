@@ -6,7 +6,9 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=1 go build -trimpath -tags netgo,osusergo \
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" \
+      -o cmd/kubelet-lite/kubelet-lite-init ./cmd/kubelet-lite-init && \
+    CGO_ENABLED=1 go build -trimpath -tags netgo,osusergo,embedinit \
       -ldflags "-s -w -extldflags -static" -o /out/kubelet-lite ./cmd/kubelet-lite
 
 FROM scratch

@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$repo"
 mkdir -p "$bin"
 version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
-CGO_ENABLED=1 go build -trimpath -tags netgo,osusergo \
+# The containers' PID 1 first: a small static binary the agent embeds.
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o cmd/kubelet-lite/kubelet-lite-init ./cmd/kubelet-lite-init
+CGO_ENABLED=1 go build -trimpath -tags netgo,osusergo,embedinit \
 	-ldflags "-s -w -extldflags -static -X github.com/kubelet-lite/kubelet-lite/pkg/version.Version=$version" \
 	-o "$bin/kubelet-lite" ./cmd/kubelet-lite
-echo "built $bin/kubelet-lite ($(du -h "$bin/kubelet-lite" | cut -f1))"
+echo "built $bin/kubelet-lite ($(du -h "$bin/kubelet-lite" | cut -f1), with its $(du -h cmd/kubelet-lite/kubelet-lite-init | cut -f1) PID 1 embedded)"

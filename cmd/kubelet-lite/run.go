@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -69,9 +70,14 @@ func run(ctx context.Context, cfg config.Config) error {
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet-lite", Host: cfg.NodeName})
 
+	initPath, err := installInitBinary(filepath.Join(cfg.RootDir, "bin"))
+	if err != nil {
+		return err
+	}
 	var workers *podworker.Workers
 	rt, err := sandbox.New(sandbox.Config{
 		Root:       cfg.SandboxDir(),
+		Binary:     initPath,
 		CgroupRoot: cfg.CgroupRoot,
 		OnExit: func(uid types.UID, _ string) {
 			if workers != nil {

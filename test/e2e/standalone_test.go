@@ -208,19 +208,26 @@ func TestAgentRestart(t *testing.T) {
 }
 
 // childOf returns the first child of pid: the app below a container's PID 1.
+// A child belongs to the thread that forked it, so every thread is read.
 func childOf(t *testing.T, pid int) int {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	fields := strings.Fields(string(b))
-	if len(fields) == 0 {
-		t.Fatalf("process %d has no children", pid)
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if fields := strings.Fields(string(b)); len(fields) > 0 {
+			child, err := strconv.Atoi(fields[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return child
+		}
 	}
-	child, err := strconv.Atoi(fields[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return child
+	t.Fatalf("process %d has no children", pid)
+	return 0
 }
