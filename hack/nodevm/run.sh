@@ -181,7 +181,7 @@ write_guest_config() {
 # kernel_cmdline prints the -append string. --env words go here too (the kernel hands unknown
 # key=value words to /init as environment); /etc/nodevm/env carries them exactly, spaces included.
 kernel_cmdline() {
-	local words=(console=ttyS0 quiet loglevel=4 panic=1 mitigations=off cgroup_no_v1=all KL_NODEVM=1) e
+	local words=(console=ttyS0 quiet loglevel=4 panic=1 no_timer_check mitigations=off cgroup_no_v1=all KL_NODEVM=1) e
 	# The guest stops the command at this kernel uptime, leaving time (qemu start, firmware, writing
 	# /out) before the host's --timeout kills qemu.
 	local spent deadline
