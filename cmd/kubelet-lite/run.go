@@ -25,6 +25,7 @@ import (
 	"github.com/kubelet-lite/kubelet-lite/pkg/status"
 	"github.com/kubelet-lite/kubelet-lite/pkg/translate"
 	"github.com/kubelet-lite/kubelet-lite/pkg/version"
+	"github.com/kubelet-lite/kubelet-lite/pkg/volume"
 )
 
 func newRunCmd() *cobra.Command {
@@ -88,10 +89,16 @@ func run(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	vols, err := volume.New(volume.Config{Dir: cfg.VolumeDir()})
+	if err != nil {
+		return err
+	}
+	go vols.Run(ctx)
 	workers, err = podworker.New(podworker.Config{
 		Runtime:     rt,
 		Images:      images{store},
 		Cgroups:     tree,
+		Volumes:     volumes{vols},
 		Node:        translate.Node{PodPidsLimit: cfg.PodPidsLimit},
 		LogDir:      cfg.LogDir,
 		MaxParallel: cfg.MaxParallelStarts,
@@ -130,3 +137,8 @@ func (i images) Ensure(ctx context.Context, ref string, policy corev1.PullPolicy
 		WorkingDir: img.WorkingDir, User: img.User, Layers: img.Layers,
 	}, pulled, nil
 }
+
+// volumes adds the volume package's admission check to its manager.
+type volumes struct{ *volume.Manager }
+
+func (volumes) Supported(pod *corev1.Pod) error { return volume.Supported(pod) }

@@ -88,5 +88,8 @@ func (c *Config) ImageDir() string { return filepath.Join(c.RootDir, "images") }
 // StatusDir is where pod statuses are kept for readers such as ps.
 func (c *Config) StatusDir() string { return filepath.Join(c.RootDir, "status") }
 
+// VolumeDir is where pod volumes are made.
+func (c *Config) VolumeDir() string { return filepath.Join(c.RootDir, "pods") }
+
 // SandboxDir is where the runtime keeps sandbox and container state.
 func (c *Config) SandboxDir() string { return filepath.Join(c.RootDir, "sandbox") }

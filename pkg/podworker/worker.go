@@ -42,6 +42,8 @@ type worker struct {
 	failed bool
 	// rejected is set when admission refused the pod; it never runs.
 	rejected *rejection
+	// volumesOf is the pod object the volumes were last made for.
+	volumesOf *corev1.Pod
 	// startTime is when the worker first synced the pod.
 	startTime time.Time
 	// reported is the status last handed to the status store.
@@ -157,8 +159,18 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	plan := decide(pod, obs, wk.backOff(pod))
 	waits := map[string]waiting{}
 	var errs []error
+	// Volumes are made before a container starts, and made again when the
+	// pod changed, so that downward API files follow its labels.
+	var mounts map[string][]sandbox.Mount
+	if len(plan.Start) > 0 || pod != wk.volumesOf {
+		if mounts, err = p.cfg.Volumes.Setup(ctx, pod); err != nil {
+			p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "FailedMount", "%v", err)
+			return 0, fmt.Errorf("volumes: %w", err)
+		}
+		wk.volumesOf = pod
+	}
 	for _, s := range plan.Start {
-		if w, err := wk.startContainer(ctx, pod, res, s); err != nil {
+		if w, err := wk.startContainer(ctx, pod, res, s, mounts[s.Container.Name]); err != nil {
 			waits[s.Container.Name] = w
 			errs = append(errs, err)
 		}
@@ -267,7 +279,7 @@ func (wk *worker) backOff(pod *corev1.Pod) backOff {
 
 // startContainer starts one container; when it cannot, it says why the
 // container waits, in the kubelet's words.
-func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *translate.Result, s start) (waiting, error) {
+func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *translate.Result, s start, mounts []sandbox.Mount) (waiting, error) {
 	p := wk.parent
 	c := s.Container
 	img, err := wk.pullImage(ctx, pod, c)
@@ -294,6 +306,7 @@ func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *tran
 		Args: proc.Args, Env: proc.Env, WorkingDir: proc.WorkingDir,
 		UID: proc.UID, GID: proc.GID, AdditionalGIDs: proc.Groups,
 		Cgroup: cg, LogPath: logPath(p.cfg.LogDir, pod, c.Name, s.Attempt),
+		Mounts: mounts,
 	}
 	st, err := p.cfg.Runtime.StartContainer(ctx, spec)
 	if err != nil {
@@ -369,6 +382,9 @@ func (wk *worker) remove(ctx context.Context, pod *corev1.Pod) error {
 	p := wk.parent
 	if err := p.cfg.Runtime.RemoveSandbox(ctx, pod.UID, time.Second); err != nil {
 		return fmt.Errorf("remove sandbox: %w", err)
+	}
+	if err := p.cfg.Volumes.Teardown(pod.UID); err != nil {
+		return fmt.Errorf("remove volumes: %w", err)
 	}
 	// The QoS class of an orphan is not known: try every place its cgroup can be.
 	for _, qos := range []string{"kubepods/", "kubepods/burstable/", "kubepods/besteffort/"} {

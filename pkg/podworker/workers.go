@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -42,6 +43,19 @@ type Cgroups interface {
 	Remove(rel string) error
 }
 
+// Volumes makes the volumes of pods and removes them.
+type Volumes interface {
+	// Supported reports, without I/O, a pod whose volumes the node cannot make.
+	Supported(pod *corev1.Pod) error
+	// Setup makes every volume of pod (again; it is idempotent and refreshes
+	// content) and returns the mounts of each container by name.
+	Setup(ctx context.Context, pod *corev1.Pod) (map[string][]sandbox.Mount, error)
+	// Teardown removes every volume of the pod; removing what is gone is success.
+	Teardown(uid types.UID) error
+	// Pods lists the pods that have volumes on disk.
+	Pods() ([]types.UID, error)
+}
+
 // Statuses receives each pod's status when it changes.
 type Statuses interface {
 	Set(pod *corev1.Pod, st corev1.PodStatus) error
@@ -55,6 +69,7 @@ type Config struct {
 	Runtime Runtime
 	Images  Images
 	Cgroups Cgroups
+	Volumes Volumes
 	// Node is passed to the translator.
 	Node translate.Node
 	// LogDir is the root of container logs (/var/log/pods).
@@ -95,6 +110,9 @@ func New(cfg Config) (*Workers, error) {
 	}
 	if cfg.Cgroups == nil {
 		missing = append(missing, errors.New("Cgroups"))
+	}
+	if cfg.Volumes == nil {
+		missing = append(missing, errors.New("Volumes"))
 	}
 	if cfg.LogDir == "" {
 		missing = append(missing, errors.New("LogDir"))
@@ -165,6 +183,8 @@ func (w *Workers) Update(ctx context.Context, pods []*corev1.Pod) {
 		wk := newWorker(w, p)
 		if r := admit(p, w.admittedPods(), w.cfg.Capacity); r != nil {
 			wk.rejected = r
+		} else if err := w.cfg.Volumes.Supported(p); err != nil {
+			wk.rejected = &rejection{Reason: "UnsupportedVolume", Message: "Pod was rejected: " + err.Error()}
 		}
 		w.pods[p.UID] = wk
 		w.wg.Add(1)
@@ -207,6 +227,18 @@ func (w *Workers) removeOrphans(desired map[types.UID]*corev1.Pod) {
 	if err != nil {
 		klog.ErrorS(err, "Listing pods to clean up failed")
 		return
+	}
+	withVolumes, err := w.cfg.Volumes.Pods()
+	if err != nil {
+		klog.ErrorS(err, "Listing pod volumes to clean up failed")
+	}
+	for _, uid := range withVolumes {
+		if _, ok := desired[uid]; ok || slices.ContainsFunc(running, func(p sandbox.PodState) bool { return p.UID == uid }) {
+			continue
+		}
+		if err := w.cfg.Volumes.Teardown(uid); err != nil {
+			klog.ErrorS(err, "Removing the volumes of a pod no source wants failed", "podUID", uid)
+		}
 	}
 	for _, ps := range running {
 		if _, ok := desired[ps.UID]; ok {
