@@ -1,7 +1,6 @@
 package podworker
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/moby/sys/user"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Image is what the pod worker needs to know of a container's image.
@@ -33,16 +31,13 @@ type process struct {
 	Groups     []uint32
 }
 
-// buildProcess merges the container's command, args, env, workingDir and
-// user with its image config by Kubernetes' rules: command replaces the
+// buildProcess merges the container's command, args, env (evaluated by
+// containerEnv), workingDir and user with its image config by Kubernetes'
+// rules: command replaces the
 // entrypoint and drops the image's cmd, args alone replace the cmd, $(VAR)
 // refers to the container's own env, and the pod's securityContext beats the
 // image's user.
-func buildProcess(pod *corev1.Pod, c *corev1.Container, img Image) (process, error) {
-	env, err := containerEnv(pod, c)
-	if err != nil {
-		return process{}, err
-	}
+func buildProcess(pod *corev1.Pod, c *corev1.Container, img Image, env []string) (process, error) {
 	lookup := map[string]string{}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
@@ -71,84 +66,6 @@ func buildProcess(pod *corev1.Pod, c *corev1.Container, img Image) (process, err
 		return process{}, fmt.Errorf("container %q: %w", c.Name, err)
 	}
 	return p, nil
-}
-
-// containerEnv evaluates the container's env in order, as KEY=VALUE.
-func containerEnv(pod *corev1.Pod, c *corev1.Container) ([]string, error) {
-	seen := map[string]string{}
-	var out []string
-	for _, e := range c.Env {
-		v := expand(e.Value, seen)
-		if e.ValueFrom != nil {
-			var err error
-			if v, err = envFrom(pod, c, e.ValueFrom); err != nil {
-				return nil, fmt.Errorf("container %q: env %s: %w", c.Name, e.Name, err)
-			}
-		}
-		seen[e.Name] = v
-		out = append(out, e.Name+"="+v)
-	}
-	return out, nil
-}
-
-// envFrom resolves the valueFrom sources a node can answer by itself.
-func envFrom(pod *corev1.Pod, c *corev1.Container, src *corev1.EnvVarSource) (string, error) {
-	switch {
-	case src.FieldRef != nil:
-		switch src.FieldRef.FieldPath {
-		case "metadata.name":
-			return pod.Name, nil
-		case "metadata.namespace":
-			return pod.Namespace, nil
-		case "metadata.uid":
-			return string(pod.UID), nil
-		case "spec.nodeName":
-			return pod.Spec.NodeName, nil
-		case "spec.serviceAccountName":
-			return pod.Spec.ServiceAccountName, nil
-		case "status.podIP":
-			return pod.Status.PodIP, nil
-		case "status.hostIP":
-			return pod.Status.HostIP, nil
-		}
-		if k, ok := strings.CutPrefix(src.FieldRef.FieldPath, "metadata.labels['"); ok {
-			return pod.Labels[strings.TrimSuffix(k, "']")], nil
-		}
-		if k, ok := strings.CutPrefix(src.FieldRef.FieldPath, "metadata.annotations['"); ok {
-			return pod.Annotations[strings.TrimSuffix(k, "']")], nil
-		}
-		return "", fmt.Errorf("fieldRef %q is not supported", src.FieldRef.FieldPath)
-	case src.ResourceFieldRef != nil:
-		return resourceField(c, src.ResourceFieldRef)
-	default:
-		return "", errors.New("configMap and secret references need an apiserver")
-	}
-}
-
-// resourceField renders requests.*/limits.* in the divisor's unit, rounded up.
-func resourceField(c *corev1.Container, ref *corev1.ResourceFieldSelector) (string, error) {
-	kind, name, ok := strings.Cut(ref.Resource, ".")
-	if !ok {
-		return "", fmt.Errorf("resourceFieldRef %q is not requests.* or limits.*", ref.Resource)
-	}
-	var q resource.Quantity
-	switch kind {
-	case "requests":
-		q = c.Resources.Requests[corev1.ResourceName(name)]
-	case "limits":
-		q = c.Resources.Limits[corev1.ResourceName(name)]
-	default:
-		return "", fmt.Errorf("resourceFieldRef %q is not requests.* or limits.*", ref.Resource)
-	}
-	divisor := ref.Divisor
-	if divisor.IsZero() {
-		divisor = resource.MustParse("1")
-	}
-	if name == "cpu" {
-		m := (q.MilliValue() + divisor.MilliValue() - 1) / divisor.MilliValue()
-		return strconv.FormatInt(max(m, 1), 10), nil
-	}
-	return strconv.FormatInt((q.Value()+divisor.Value()-1)/divisor.Value(), 10), nil
 }
 
 // mergeEnv lays the container's variables over the image's.

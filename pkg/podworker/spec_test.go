@@ -1,6 +1,7 @@
 package podworker
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -120,7 +121,11 @@ func TestBuildProcess(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"}}
 			pod.Spec.SecurityContext = tc.podSC
-			got, err := buildProcess(pod, &tc.ctr, imageWithPasswd(t, tc.imageUser))
+			env, err := containerEnv(context.Background(), pod, &tc.ctr, nil)
+			var got process
+			if err == nil {
+				got, err = buildProcess(pod, &tc.ctr, imageWithPasswd(t, tc.imageUser), env)
+			}
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
@@ -139,7 +144,7 @@ func TestBuildProcess(t *testing.T) {
 
 func TestBuildProcessNoCommand(t *testing.T) {
 	pod := &corev1.Pod{}
-	_, err := buildProcess(pod, &corev1.Container{Name: "c"}, Image{Ref: "x"})
+	_, err := buildProcess(pod, &corev1.Container{Name: "c"}, Image{Ref: "x"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "no command") {
 		t.Fatalf("err = %v, want a no command error", err)
 	}

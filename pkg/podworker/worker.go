@@ -290,7 +290,12 @@ func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *tran
 		}
 		return waiting{Reason: reason, Message: err.Error()}, err
 	}
-	proc, err := buildProcess(pod, c, img)
+	env, err := containerEnv(ctx, pod, c, p.cfg.Objects)
+	if err != nil {
+		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		return waiting{Reason: reasonConfigError, Message: err.Error()}, err
+	}
+	proc, err := buildProcess(pod, c, img, env)
 	if err != nil {
 		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return waiting{Reason: reasonConfigError, Message: err.Error()}, err

@@ -70,6 +70,8 @@ type Config struct {
 	Images  Images
 	Cgroups Cgroups
 	Volumes Volumes
+	// Objects gives env its ConfigMaps and Secrets; nil without an apiserver.
+	Objects Objects
 	// Node is passed to the translator.
 	Node translate.Node
 	// LogDir is the root of container logs (/var/log/pods).

@@ -1,0 +1,99 @@
+package podworker
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// objects is a map-backed Objects: "namespace/name" keys.
+type objects struct {
+	configMaps map[string]map[string]string
+	secrets    map[string]map[string]string
+}
+
+func (o objects) ConfigMap(_ context.Context, ns, name string) (*corev1.ConfigMap, error) {
+	d, ok := o.configMaps[ns+"/"+name]
+	if !ok {
+		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "configmaps"}, name)
+	}
+	return &corev1.ConfigMap{Data: d}, nil
+}
+
+func (o objects) Secret(_ context.Context, ns, name string) (*corev1.Secret, error) {
+	d, ok := o.secrets[ns+"/"+name]
+	if !ok {
+		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "secrets"}, name)
+	}
+	data := map[string][]byte{}
+	for k, v := range d {
+		data[k] = []byte(v)
+	}
+	return &corev1.Secret{Data: data}, nil
+}
+
+func TestContainerEnv(t *testing.T) {
+	yes := true
+	objs := objects{
+		configMaps: map[string]map[string]string{"ns/cfg": {"MODE": "fast", "LEVEL": "3", "bad-key": "x", "has space": "y"}},
+		secrets:    map[string]map[string]string{"ns/creds": {"PASSWORD": "s3cret"}},
+	}
+	cmKey := func(name, key string, optional bool) *corev1.EnvVarSource {
+		s := &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: key}}
+		if optional {
+			s.ConfigMapKeyRef.Optional = &yes
+		}
+		return s
+	}
+	cases := []struct {
+		name    string
+		ctr     corev1.Container
+		objs    Objects
+		want    []string
+		wantErr string
+	}{
+		{"configMap and secret keys", corev1.Container{Env: []corev1.EnvVar{
+			{Name: "M", ValueFrom: cmKey("cfg", "MODE", false)},
+			{Name: "P", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}, Key: "PASSWORD"}}},
+		}}, objs, []string{"M=fast", "P=s3cret"}, ""},
+		{"optional missing key and configmap give no variable", corev1.Container{Env: []corev1.EnvVar{
+			{Name: "A", ValueFrom: cmKey("cfg", "NOPE", true)},
+			{Name: "B", ValueFrom: cmKey("absent", "X", true)},
+			{Name: "C", Value: "c"},
+		}}, objs, []string{"C=c"}, ""},
+		{"missing required key", corev1.Container{Name: "app", Env: []corev1.EnvVar{{Name: "A", ValueFrom: cmKey("cfg", "NOPE", false)}}},
+			objs, nil, `container "app": env A: key NOPE not found in ConfigMap ns/cfg`},
+		{"missing required configmap", corev1.Container{Name: "app", Env: []corev1.EnvVar{{Name: "A", ValueFrom: cmKey("absent", "X", false)}}},
+			objs, nil, `container "app": env A: configmap ns/absent: configmaps "absent" not found`},
+		{"envFrom with prefix skips invalid names; env overrides", corev1.Container{
+			EnvFrom: []corev1.EnvFromSource{{Prefix: "CFG_", ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}},
+			Env:     []corev1.EnvVar{{Name: "CFG_MODE", Value: "slow-$(CFG_LEVEL)"}},
+		}, objs, []string{"CFG_LEVEL=3", "CFG_bad-key=x", "CFG_MODE=slow-3"}, ""},
+		{"no apiserver", corev1.Container{Name: "app", EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}}}}},
+			nil, nil, `container "app": envFrom: configMap and secret references need an apiserver`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"}}
+			got, err := containerEnv(context.Background(), pod, &tc.ctr, tc.objs)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("env = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
