@@ -172,7 +172,8 @@ func withAuth(nodeName string, authn authenticator.Request, authz authorizer.Aut
 		logger := klog.FromContext(r.Context())
 		resp, ok, err := authn.AuthenticateRequest(r)
 		if err != nil {
-			logger.Error(err, "Unable to authenticate the request", "path", r.URL.Path)
+			// A bad credential is the caller's error, not the agent's.
+			logger.V(2).Info("Unable to authenticate the request", "path", r.URL.Path, "err", err)
 		}
 		if err != nil || !ok {
 			http.Error(w, "Unauthorized", http.StatusUnauthorized)
