@@ -372,10 +372,12 @@ func (x *execIO) started(opts ExecOptions) error {
 			return fmt.Errorf("receive pty master: %w", err)
 		}
 		x.parent = append(x.parent, master)
-		if opts.Stdout != nil {
-			x.nOutputs++
-			go x.copyOut(opts.Stdout, master)
+		out := opts.Stdout
+		if out == nil {
+			out = io.Discard // a full pty buffer would block the process
 		}
+		x.nOutputs++
+		go x.copyOut(out, master)
 		if opts.Stdin != nil {
 			go func() { _, _ = io.Copy(master, opts.Stdin) }()
 		}
