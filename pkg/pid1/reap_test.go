@@ -53,7 +53,8 @@ func TestMainReapsOrphans(t *testing.T) {
 	t.Parallel()
 	// 100 subshells each leave a short sleep behind and exit, so the sleeps
 	// are orphaned and reparent to pid1 (a subreaper), then exit themselves.
-	p := startPID1(t, nil, "sh", "-c", `echo $$; for i in $(seq 100); do (sleep 0.2 &) ; done; echo spawned; sleep 10`)
+	// They live a second, long enough to be seen on a loaded machine.
+	p := startPID1(t, nil, "sh", "-c", `echo $$; for i in $(seq 100); do (sleep 1 &) ; done; echo spawned; sleep 10`)
 	pid := p.cmd.Process.Pid
 	defer func() {
 		// End the app and its sleep: its process group is its pid.
@@ -81,9 +82,9 @@ func TestMainReapsOrphans(t *testing.T) {
 	}
 	p.waitForLog(t, "spawned")
 
-	// The sleeps end 0.2s after the last was spawned. Once they have, pid1
+	// The sleeps end 1s after the last was spawned. Once they have, pid1
 	// must have no child but the app: no zombie stays behind.
-	time.Sleep(time.Second)
+	time.Sleep(1500 * time.Millisecond)
 	var left []child
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		left = left[:0]
