@@ -55,7 +55,9 @@ type Config struct {
 	// MaxPods is the pods capacity. Default 110.
 	MaxPods int
 	// RootDir is where pods' ephemeral storage lives: its filesystem gives
-	// the ephemeral-storage capacity and the DiskPressure signal.
+	// the ephemeral-storage capacity and the DiskPressure signal. It must
+	// exist when Run starts (else the node is NotReady with the statfs
+	// error).
 	RootDir string
 	// Version is reported as nodeInfo.kubeletVersion and in
 	// containerRuntimeVersion "kubelet-lite://<Version>". Default:
