@@ -61,6 +61,11 @@ func uidChecking(c *fake.Clientset) {
 
 func start(t *testing.T, c *fake.Clientset, edit func(*Config)) *Manager {
 	t.Helper()
+	return run(t, build(t, c, edit))
+}
+
+func build(t *testing.T, c *fake.Clientset, edit func(*Config)) *Manager {
+	t.Helper()
 	cfg := Config{Client: c, NodeName: "node-a", HostIPs: []string{"192.0.2.10"}, Batch: 30 * time.Millisecond, MaxBackoff: 40 * time.Millisecond}
 	if edit != nil {
 		edit(&cfg)
@@ -69,6 +74,11 @@ func start(t *testing.T, c *fake.Clientset, edit func(*Config)) *Manager {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+func run(t *testing.T, m *Manager) *Manager {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { m.Run(ctx); close(done) }()
@@ -154,10 +164,11 @@ func TestManagerBatchesAndTheNewestWins(t *testing.T) {
 func TestManagerKeepsTransitionTimes(t *testing.T) {
 	web := nodePod("web", "u-web")
 	c := fake.NewClientset(web)
-	m := start(t, c, nil)
+	m := build(t, c, nil)
 	clock := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	m.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	run(t, m)
 	_ = m.Set(web, corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{waitingFor("app", "ContainerCreating")}})
 	eventually(t, "first sent", func() bool { return m.Unsent() == 0 })
 	mu.Lock()
