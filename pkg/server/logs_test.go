@@ -125,7 +125,7 @@ func (b *syncBuffer) String() string {
 
 func waitFor(t *testing.T, out *syncBuffer, want string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if out.String() == want {
 			return
@@ -183,7 +183,7 @@ func TestFollowAppendsAndStops(t *testing.T) {
 		if err != nil {
 			t.Fatalf("follow: %v", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("follow did not stop after the container stopped")
 	}
 	if got, want := out.String(), "two\nthree\nlast words"; got != want {
@@ -244,7 +244,7 @@ func TestFollowLimitBytes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("follow: %v", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("follow did not stop at the byte limit")
 	}
 	if got := out.String(); got != "one\ntw" {
@@ -267,7 +267,7 @@ func TestFollowEndsWithClient(t *testing.T) {
 		if err != nil {
 			t.Fatalf("follow: %v", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("follow did not stop when its client went away")
 	}
 	if !strings.HasSuffix(path, "0.log") {

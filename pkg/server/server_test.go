@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -233,12 +234,18 @@ func TestServerTLS(t *testing.T) {
 }
 
 func TestPlainHealthz(t *testing.T) {
-	var failing error
-	_, health, _ := startServer(t, newTestCA(t, "ca"), fakeLogs{}, func() error { return failing })
+	var failing atomic.Pointer[error]
+	_, health, _ := startServer(t, newTestCA(t, "ca"), fakeLogs{}, func() error {
+		if e := failing.Load(); e != nil {
+			return *e
+		}
+		return nil
+	})
 	if code, body := get(t, http.DefaultClient, health+"/healthz"); code != 200 || body != "ok" {
 		t.Errorf("healthy: %d %q, want 200 \"ok\"", code, body)
 	}
-	failing = fmt.Errorf("pod workers stuck")
+	stuck := fmt.Errorf("pod workers stuck")
+	failing.Store(&stuck)
 	code, body := get(t, http.DefaultClient, health+"/healthz")
 	if code != 500 || !strings.Contains(body, "[-]agent failed") {
 		t.Errorf("unhealthy: %d %q, want 500 naming the agent check", code, body)
