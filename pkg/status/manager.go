@@ -76,6 +76,15 @@ type entry struct {
 
 func (e *entry) dirty() bool { return e.gen > e.sent || e.deleting }
 
+// receives says whether api is the pod that gets e's status: the pod
+// itself, or a static pod's mirror with its hash.
+func (e *entry) receives(api *corev1.Pod) bool {
+	if e.static {
+		return api.Annotations[podsource.ConfigMirrorAnnotation] == e.hash
+	}
+	return api.UID == e.pod.UID
+}
+
 // New checks cfg and returns a Manager; Run sends.
 func New(cfg Config) (*Manager, error) {
 	var missing []error
@@ -306,8 +315,8 @@ func (m *Manager) markResync() {
 		if e.dirty() || e.pod == nil {
 			continue
 		}
-		if !e.static && m.cfg.Pods != nil {
-			if api, ok := m.cfg.Pods.Pod(e.namespace, e.name); ok && api.UID == e.pod.UID && upToDate(api.Status, e.status) {
+		if m.cfg.Pods != nil {
+			if api, ok := m.cfg.Pods.Pod(e.namespace, e.name); ok && e.receives(api) && upToDate(api.Status, e.status) {
 				continue
 			}
 		}

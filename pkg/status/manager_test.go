@@ -320,19 +320,53 @@ func TestManagerDelete(t *testing.T) {
 	}
 }
 
-func TestManagerResync(t *testing.T) {
-	web := nodePod("web", "u-web")
-	c := fake.NewClientset(web)
-	m := start(t, c, func(cfg *Config) { cfg.Resync = 100 * time.Millisecond })
-	_ = m.Set(web, runningStatus(0))
-	eventually(t, "sent", func() bool { return m.Unsent() == 0 })
-	// Someone overwrites the status; the resync puts the node's back.
-	p := apiPodNow(t, c, "web")
-	p.Status.Phase = corev1.PodUnknown
-	if _, err := c.CoreV1().Pods("default").UpdateStatus(context.Background(), p, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
+// trackerPods is a PodGetter reading the fake's objects, as the API
+// source's cache would.
+type trackerPods struct{ c *fake.Clientset }
+
+func (p trackerPods) Pod(namespace, name string) (*corev1.Pod, bool) {
+	o, err := p.c.Tracker().Get(corev1.SchemeGroupVersion.WithResource("pods"), namespace, name)
+	if err != nil {
+		return nil, false
 	}
-	eventually(t, "resynced", func() bool { return apiPodNow(t, c, "web").Status.Phase == corev1.PodRunning })
+	return o.(*corev1.Pod), true
+}
+
+func TestManagerResync(t *testing.T) {
+	cases := []struct {
+		name         string
+		cache        bool
+		quietPatches bool // no patch while the apiserver holds the node's status
+	}{
+		{"without a cache every pod is sent again", false, false},
+		{"with a cache only changed pods are sent again", true, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			web := nodePod("web", "u-web")
+			c := fake.NewClientset(web)
+			m := start(t, c, func(cfg *Config) {
+				cfg.Resync = 50 * time.Millisecond
+				if tc.cache {
+					cfg.Pods = trackerPods{c}
+				}
+			})
+			_ = m.Set(web, runningStatus(0))
+			eventually(t, "sent", func() bool { return m.Unsent() == 0 })
+			before := count(c, "patch", "web")
+			time.Sleep(300 * time.Millisecond)
+			if quiet := count(c, "patch", "web") == before; quiet != tc.quietPatches {
+				t.Errorf("%d patches in 300ms of resyncs of an up-to-date pod", count(c, "patch", "web")-before)
+			}
+			// Someone overwrites the status; the resync puts the node's back.
+			p := apiPodNow(t, c, "web")
+			p.Status.Phase = corev1.PodUnknown
+			if _, err := c.CoreV1().Pods("default").UpdateStatus(context.Background(), p, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "resynced", func() bool { return apiPodNow(t, c, "web").Status.Phase == corev1.PodRunning })
+		})
+	}
 }
 
 func TestNewRejectsMissingParts(t *testing.T) {
