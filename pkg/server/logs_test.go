@@ -274,3 +274,31 @@ func TestFollowEndsWithClient(t *testing.T) {
 		t.Fatal(path)
 	}
 }
+
+// TestFollowAcrossRename checks a log replaced at its path, as a
+// rename-and-reopen rotation does: the old file is read to its end, then
+// the new one from its start.
+func TestFollowAcrossRename(t *testing.T) {
+	path := writeLog(t, "2026-01-02T03:04:01Z stdout F one\n")
+	old, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	var running atomic.Bool
+	running.Store(true)
+	out, done := follower(t, path, readOptions{tail: -1, limit: -1}, &running)
+	waitFor(t, out, "one\n")
+	if err := os.Rename(path, path+".20260102-030402"); err != nil {
+		t.Fatal(err)
+	}
+	appendLog(t, old, "2026-01-02T03:04:02Z stdout F two\n")
+	if err := os.WriteFile(path, []byte("2026-01-02T03:04:03Z stdout F three\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, out, "one\ntwo\nthree\n")
+	running.Store(false)
+	if err := <-done; err != nil {
+		t.Fatalf("follow: %v", err)
+	}
+}
