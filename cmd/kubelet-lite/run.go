@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"github.com/kubelet-lite/kubelet-lite/pkg/cgroup"
 	"github.com/kubelet-lite/kubelet-lite/pkg/config"
 	"github.com/kubelet-lite/kubelet-lite/pkg/image"
+	"github.com/kubelet-lite/kubelet-lite/pkg/logrotate"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podsource"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podworker"
 	"github.com/kubelet-lite/kubelet-lite/pkg/sandbox"
@@ -50,6 +50,14 @@ func newRunCmd() *cobra.Command {
 	f.StringVar(&cfg.LogDir, "log-dir", cfg.LogDir, "container log directory")
 	f.StringVar(&cfg.CgroupRoot, "cgroup-root", cfg.CgroupRoot, "cgroup under which kubepods is made")
 	f.Int64Var(&cfg.PodPidsLimit, "pod-pids-limit", cfg.PodPidsLimit, "pids.max of every pod; -1 for unlimited")
+	f.StringVar(&cfg.Kubeconfig, "kubeconfig", cfg.Kubeconfig, "kubeconfig of the cluster this node joins; none runs static pods only")
+	f.StringVar(&cfg.NodeIP, "node-ip", cfg.NodeIP, "the node's address (default: the host's first non-loopback IPv4)")
+	f.StringVar(&cfg.Address, "address", cfg.Address, "address of the kubelet API")
+	f.IntVar(&cfg.Port, "port", cfg.Port, "port of the kubelet API")
+	f.StringVar(&cfg.HealthzAddr, "healthz-address", cfg.HealthzAddr, "host:port of the plain-HTTP /healthz")
+	f.StringVar(&cfg.TLSCertFile, "tls-cert-file", cfg.TLSCertFile, "serving certificate of the kubelet API (default: self-signed)")
+	f.StringVar(&cfg.TLSKeyFile, "tls-private-key-file", cfg.TLSKeyFile, "key of --tls-cert-file")
+	f.StringVar(&cfg.ClientCAFile, "client-ca-file", cfg.ClientCAFile, "CA that signs the client certificates the kubelet API accepts")
 	f.IntVar(&cfg.MaxPods, "max-pods", cfg.MaxPods, "how many pods the node admits")
 	f.IntVar(&cfg.MaxParallelStarts, "max-parallel-starts", cfg.MaxParallelStarts, "pods set up at once")
 	f.DurationVar(&cfg.FileCheckFrequency, "file-check-frequency", cfg.FileCheckFrequency, "how often the manifest directory is read again without an event")
@@ -61,16 +69,11 @@ func newRunCmd() *cobra.Command {
 func run(ctx context.Context, cfg config.Config) error {
 	tree := cgroup.NewTree(cfg.CgroupRoot)
 	klog.InfoS("Starting kubelet-lite", "version", version.String(), "node", cfg.NodeName,
-		"cgroupVersion", tree.Version(), "cgroupRoot", tree.Root(), "rootDir", cfg.RootDir)
+		"cgroupVersion", tree.Version(), "cgroupRoot", tree.Root(), "rootDir", cfg.RootDir, "cluster", cfg.Kubeconfig != "")
 	store, err := image.NewStore(image.Config{Root: cfg.ImageDir()})
 	if err != nil {
 		return err
 	}
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartStructuredLogging(2)
-	defer broadcaster.Shutdown()
-	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet-lite", Host: cfg.NodeName})
-
 	initPath, err := installInitBinary(filepath.Join(cfg.RootDir, "bin"))
 	if err != nil {
 		return err
@@ -89,33 +92,66 @@ func run(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	vols, err := volume.New(volume.Config{Dir: cfg.VolumeDir()})
-	if err != nil {
-		return err
+	var cl *cluster
+	if cfg.Kubeconfig != "" {
+		if cl, err = newCluster(cfg, tree.Version(), rt); err != nil {
+			return err
+		}
 	}
-	go vols.Run(ctx)
-	workers, err = podworker.New(podworker.Config{
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartStructuredLogging(2)
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.NodeName})
+
+	volCfg := volume.Config{Dir: cfg.VolumeDir()}
+	podCfg := podworker.Config{
 		Runtime:     rt,
 		Images:      images{store},
 		Cgroups:     tree,
-		Volumes:     volumes{vols},
 		Node:        translate.Node{PodPidsLimit: cfg.PodPidsLimit},
 		LogDir:      cfg.LogDir,
 		MaxParallel: cfg.MaxParallelStarts,
 		Capacity:    podworker.Capacity{MaxPods: cfg.MaxPods},
 		Recorder:    recorder,
 		Statuses:    status.Files{Dir: cfg.StatusDir()},
-	})
+	}
+	var sources []podsource.Source
+	if cfg.PodManifestPath != "" {
+		sources = append(sources, &podsource.Dir{Path: cfg.PodManifestPath, NodeName: cfg.NodeName, Resync: cfg.FileCheckFrequency})
+	}
+	if cl != nil {
+		cl.recordEvents(broadcaster)
+		volCfg.Getter = cl.getter
+		podCfg.Objects = cl.getter
+		podCfg.Statuses = statuses{status.Files{Dir: cfg.StatusDir()}, cl.status}
+		sources = append(sources, cl.api)
+	}
+	vols, err := volume.New(volCfg)
 	if err != nil {
 		return err
 	}
-	if cfg.PodManifestPath == "" {
-		return fmt.Errorf("no pod source: set --pod-manifest-path")
+	podCfg.Volumes = volumes{vols}
+	if workers, err = podworker.New(podCfg); err != nil {
+		return err
 	}
-	src := &podsource.Dir{Path: cfg.PodManifestPath, NodeName: cfg.NodeName, Resync: cfg.FileCheckFrequency}
+	go vols.Run(ctx)
 	go func() {
-		if err := src.Run(ctx, func(pods []*corev1.Pod) { workers.Update(ctx, pods) }); err != nil {
-			klog.ErrorS(err, "Static pod source stopped")
+		if err := (&logrotate.Rotator{Dir: cfg.LogDir}).Run(ctx); err != nil && ctx.Err() == nil {
+			klog.ErrorS(err, "Log rotation stopped")
+		}
+	}()
+	if cl != nil {
+		cl.run(ctx)
+	}
+	go func() {
+		err := podsource.Merge(ctx, func(pods []*corev1.Pod) {
+			workers.Update(ctx, pods)
+			if cl != nil {
+				cl.mirrors.Set(pods)
+			}
+		}, sources...)
+		if err != nil && ctx.Err() == nil {
+			klog.ErrorS(err, "Pod sources stopped")
 		}
 	}()
 	workers.Run(ctx)

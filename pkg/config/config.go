@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -33,6 +34,22 @@ type Config struct {
 	MaxParallelStarts int
 	// MaxPods is how many pods the node admits.
 	MaxPods int
+
+	// Kubeconfig makes the agent a node of the cluster it names; "" runs
+	// static pods only.
+	Kubeconfig string
+	// NodeIP is the address the node reports; "" picks the host's first.
+	NodeIP string
+	// Address and Port are where the kubelet API listens (TLS).
+	Address string
+	Port    int
+	// HealthzAddr is the plain-HTTP /healthz listener.
+	HealthzAddr string
+	// TLSCertFile and TLSKeyFile are the kubelet API's serving certificate;
+	// empty means a self-signed one in RootDir/pki.
+	TLSCertFile, TLSKeyFile string
+	// ClientCAFile verifies client certificates at the kubelet API.
+	ClientCAFile string
 }
 
 // Default returns the configuration the flags start from.
@@ -47,6 +64,9 @@ func Default() Config {
 		FileCheckFrequency: 20 * time.Second,
 		MaxParallelStarts:  8,
 		MaxPods:            110,
+		Address:            "0.0.0.0",
+		Port:               10250,
+		HealthzAddr:        "127.0.0.1:10248",
 	}
 }
 
@@ -75,6 +95,18 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxPods < 1 {
 		errs = append(errs, fmt.Errorf("--max-pods %d: want at least 1", c.MaxPods))
+	}
+	if c.Kubeconfig == "" && c.PodManifestPath == "" {
+		errs = append(errs, errors.New("no pod source: set --pod-manifest-path, --kubeconfig or both"))
+	}
+	if c.NodeIP != "" && net.ParseIP(c.NodeIP) == nil {
+		errs = append(errs, fmt.Errorf("--node-ip %q is not an IP address", c.NodeIP))
+	}
+	if c.Port < 1 || c.Port > 65535 {
+		errs = append(errs, fmt.Errorf("--port %d: want 1-65535", c.Port))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("--tls-cert-file and --tls-private-key-file go together"))
 	}
 	if c.FileCheckFrequency <= 0 {
 		errs = append(errs, fmt.Errorf("--file-check-frequency %s: want a positive duration", c.FileCheckFrequency))

@@ -19,6 +19,10 @@ func TestValidate(t *testing.T) {
 		{name: "pids limit zero", mutate: func(c *Config) { c.PodPidsLimit = 0 }, wantErr: "--pod-pids-limit 0"},
 		{name: "pids limit unlimited", mutate: func(c *Config) { c.PodPidsLimit = -1 }},
 		{name: "no node name", mutate: func(c *Config) { c.NodeName = "" }, wantErr: "node name is empty"},
+		{name: "no pod source", mutate: func(c *Config) { c.PodManifestPath = "" }, wantErr: "no pod source"},
+		{name: "api only", mutate: func(c *Config) { c.PodManifestPath, c.Kubeconfig = "", "/etc/kubelet.conf" }},
+		{name: "bad node ip", mutate: func(c *Config) { c.NodeIP = "10.0.0" }, wantErr: `--node-ip "10.0.0"`},
+		{name: "cert without key", mutate: func(c *Config) { c.TLSCertFile = "/a.crt" }, wantErr: "go together"},
 		{name: "no pods", mutate: func(c *Config) { c.MaxPods = 0 }, wantErr: "--max-pods 0"},
 		{name: "no parallel starts", mutate: func(c *Config) { c.MaxParallelStarts = 0 }, wantErr: "--max-parallel-starts"},
 	}
@@ -26,6 +30,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Default()
 			c.NodeName = "node-a"
+			c.PodManifestPath = "/etc/kubernetes/manifests"
 			tc.mutate(&c)
 			err := c.Validate()
 			switch {

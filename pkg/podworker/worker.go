@@ -344,7 +344,9 @@ func (wk *worker) terminate(ctx context.Context) {
 	pod := wk.current()
 	p := wk.parent
 	grace := 30 * time.Second
-	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
+	if g := pod.DeletionGracePeriodSeconds; g != nil {
+		grace = time.Duration(*g) * time.Second
+	} else if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
 		grace = time.Duration(*g) * time.Second
 	}
 	// A deleted pod is cleaned up even while the agent is shutting down.

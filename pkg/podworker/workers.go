@@ -94,9 +94,12 @@ type Workers struct {
 	backoff *flowcontrol.Backoff
 	sem     chan struct{}
 
-	mu      sync.Mutex
-	ctx     context.Context
-	pods    map[types.UID]*worker
+	mu   sync.Mutex
+	ctx  context.Context
+	pods map[types.UID]*worker
+	// ending holds the pods deleted in the apiserver whose termination
+	// this process has begun, so that none is started twice.
+	ending  map[types.UID]bool
 	cleaned bool
 	wg      sync.WaitGroup
 }
@@ -132,7 +135,7 @@ func New(cfg Config) (*Workers, error) {
 	if b == nil {
 		b = flowcontrol.NewBackOff(10*time.Second, 300*time.Second)
 	}
-	return &Workers{cfg: cfg, backoff: b, sem: make(chan struct{}, cfg.MaxParallel), pods: map[types.UID]*worker{}}, nil
+	return &Workers{cfg: cfg, backoff: b, sem: make(chan struct{}, cfg.MaxParallel), pods: map[types.UID]*worker{}, ending: map[types.UID]bool{}}, nil
 }
 
 // Run sets the context the workers live in and blocks until it ends. Pods
@@ -164,13 +167,34 @@ func (w *Workers) Update(ctx context.Context, pods []*corev1.Pod) {
 			delete(w.pods, uid)
 		}
 	}
+	for uid := range w.ending {
+		if _, ok := desired[uid]; !ok {
+			delete(w.ending, uid)
+		}
+	}
 	var added []*corev1.Pod
 	for uid, p := range desired {
-		if wk, ok := w.pods[uid]; ok {
+		wk, ok := w.pods[uid]
+		switch {
+		case p.DeletionTimestamp != nil && w.ending[uid]:
+			// Its termination has begun; the pod goes once it is done.
+		case p.DeletionTimestamp != nil:
+			// Deleted in the apiserver: stop it gracefully, then let the
+			// status store delete it for good.
+			w.ending[uid] = true
+			if !ok {
+				wk = newWorker(w, p)
+				w.wg.Add(1)
+				go func() { defer w.wg.Done(); wk.run(w.ctx) }()
+			}
 			wk.update(p)
-			continue
+			wk.delete()
+			delete(w.pods, uid)
+		case ok:
+			wk.update(p)
+		default:
+			added = append(added, p)
 		}
-		added = append(added, p)
 	}
 	// Admit new pods oldest first, as upstream does, each against those
 	// already admitted.

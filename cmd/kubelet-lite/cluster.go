@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	"github.com/kubelet-lite/kubelet-lite/pkg/config"
+	"github.com/kubelet-lite/kubelet-lite/pkg/node"
+	"github.com/kubelet-lite/kubelet-lite/pkg/podsource"
+	"github.com/kubelet-lite/kubelet-lite/pkg/podworker"
+	"github.com/kubelet-lite/kubelet-lite/pkg/sandbox"
+	"github.com/kubelet-lite/kubelet-lite/pkg/server"
+	"github.com/kubelet-lite/kubelet-lite/pkg/status"
+	"github.com/kubelet-lite/kubelet-lite/pkg/version"
+	"github.com/kubelet-lite/kubelet-lite/pkg/volume"
+)
+
+// cluster is what the agent runs when it is a node of a cluster: the node
+// controller, the API pod source with mirror pods, the status manager and
+// the kubelet API.
+type cluster struct {
+	client  kubernetes.Interface
+	getter  volume.Getter
+	api     *podsource.API
+	mirrors *podsource.Mirrors
+	status  *status.Manager
+	node    *node.Controller
+	server  *server.Server
+}
+
+func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime) (*cluster, error) {
+	rest, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	rest.UserAgent = "kubelet-lite/" + version.Version
+	client, err := kubernetes.NewForConfig(rest)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	ip := node.DefaultIP()
+	if cfg.NodeIP != "" {
+		ip = net.ParseIP(cfg.NodeIP)
+	}
+	c := &cluster{
+		client:  client,
+		getter:  volume.NewAPIGetter(client),
+		api:     &podsource.API{Client: client, NodeName: cfg.NodeName},
+		mirrors: &podsource.Mirrors{Client: client, NodeName: cfg.NodeName},
+	}
+	if c.status, err = status.New(status.Config{Client: client, NodeName: cfg.NodeName, HostIPs: []string{ip.String()}, Pods: c.api}); err != nil {
+		return nil, err
+	}
+	c.node, err = node.New(node.Config{
+		Client: client, NodeName: cfg.NodeName, NodeIP: ip, MaxPods: cfg.MaxPods, RootDir: cfg.RootDir,
+		Version: version.Version, CgroupVersion: cgroupVersion, KubeletPort: cfg.Port,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.server, err = server.New(server.Config{
+		Addr:        net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port)),
+		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile, CertDir: filepath.Join(cfg.RootDir, "pki"),
+		NodeIPs: []net.IP{ip}, ClientCAFile: cfg.ClientCAFile, Client: client, NodeName: cfg.NodeName,
+		Logs: logSource{rt}, HealthzAddr: cfg.HealthzAddr,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// run starts the cluster parts; they stop with ctx.
+func (c *cluster) run(ctx context.Context) {
+	go c.status.Run(ctx)
+	go c.mirrors.Run(ctx)
+	go func() {
+		if err := c.node.Run(ctx); err != nil && ctx.Err() == nil {
+			klog.ErrorS(err, "Node controller stopped")
+		}
+	}()
+	go func() {
+		if err := c.server.Run(ctx); err != nil && ctx.Err() == nil {
+			klog.ErrorS(err, "Kubelet API stopped")
+		}
+	}()
+}
+
+// recordEvents sends the agent's events to the apiserver too.
+func (c *cluster) recordEvents(b record.EventBroadcaster) {
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
+}
+
+// statuses hands each pod status to every store: the files ps reads, and
+// the apiserver when the agent is a cluster node.
+type statuses []podworker.Statuses
+
+func (s statuses) Set(pod *corev1.Pod, st corev1.PodStatus) error {
+	var errs []error
+	for _, store := range s {
+		errs = append(errs, store.Set(pod, st))
+	}
+	return errors.Join(errs...)
+}
+
+func (s statuses) Delete(uid types.UID) error {
+	var errs []error
+	for _, store := range s {
+		errs = append(errs, store.Delete(uid))
+	}
+	return errors.Join(errs...)
+}
+
+// logSource finds the CRI log files of the runtime's containers.
+type logSource struct{ rt *sandbox.Runtime }
+
+func (l logSource) container(namespace, pod, name string) (sandbox.ContainerStatus, error) {
+	pods, err := l.rt.ListPods()
+	if err != nil {
+		return sandbox.ContainerStatus{}, err
+	}
+	for _, p := range pods {
+		if p.Namespace != namespace || p.Name != pod {
+			continue
+		}
+		for _, c := range p.Containers {
+			if c.Name == name {
+				return c, nil
+			}
+		}
+		return sandbox.ContainerStatus{}, fmt.Errorf("container %s in pod %s/%s: %w", name, namespace, pod, server.ErrNotFound)
+	}
+	return sandbox.ContainerStatus{}, fmt.Errorf("pod %s/%s: %w", namespace, pod, server.ErrNotFound)
+}
+
+// LogPath is the log of the container's current attempt, or of the one
+// before it.
+func (l logSource) LogPath(namespace, pod, name string, previous bool) (string, error) {
+	c, err := l.container(namespace, pod, name)
+	if err != nil || !previous {
+		return c.LogPath, err
+	}
+	if c.Attempt == 0 {
+		return "", fmt.Errorf("previous terminated container %q in pod %q: %w", name, pod, server.ErrNotFound)
+	}
+	prev := filepath.Join(filepath.Dir(c.LogPath), strconv.Itoa(c.Attempt-1)+".log")
+	if _, err := os.Stat(prev); errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("previous terminated container %q in pod %q: %w", name, pod, server.ErrNotFound)
+	}
+	return prev, nil
+}
+
+// Running tells whether the attempt writing path still runs.
+func (l logSource) Running(namespace, pod, name, path string) bool {
+	c, err := l.container(namespace, pod, name)
+	return err == nil && c.State == sandbox.StateRunning && c.LogPath == path
+}
