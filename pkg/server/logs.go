@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"path/filepath"
 	"time"
@@ -186,14 +185,8 @@ func (lr *logRead) drain(ctx context.Context, r *crilog.Reader, lw *lineWriter) 
 // not running, it drains the log once more, unfinished lines included, and
 // returns.
 func (lr *logRead) follow(ctx context.Context, r *crilog.Reader, src *source, lw *lineWriter) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watch log: %w", err)
-	}
-	defer w.Close()
-	if err := w.Add(filepath.Dir(lr.path)); err != nil {
-		return fmt.Errorf("watch log: %w", err)
-	}
+	events, errs, stop := watchDir(ctx, filepath.Dir(lr.path))
+	defer stop()
 	t := time.NewTicker(followPoll)
 	defer t.Stop()
 	for {
@@ -209,8 +202,8 @@ func (lr *logRead) follow(ctx context.Context, r *crilog.Reader, src *source, lw
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-w.Events:
-		case err := <-w.Errors:
+		case <-events:
+		case err := <-errs:
 			klog.FromContext(ctx).V(2).Info("Log watch error, polling", "path", lr.path, "err", err)
 		case <-t.C:
 		}
@@ -218,4 +211,18 @@ func (lr *logRead) follow(ctx context.Context, r *crilog.Reader, src *source, lw
 			return err
 		}
 	}
+}
+
+// watchDir watches dir for file events. Without a watch (out of inotify
+// instances, say) it returns nil channels, and the follower only polls.
+func watchDir(ctx context.Context, dir string) (<-chan fsnotify.Event, <-chan error, func()) {
+	w, err := fsnotify.NewWatcher()
+	if err == nil {
+		if err = w.Add(dir); err == nil {
+			return w.Events, w.Errors, func() { w.Close() }
+		}
+		w.Close()
+	}
+	klog.FromContext(ctx).V(2).Info("Cannot watch log directory, polling", "dir", dir, "err", err)
+	return nil, nil, func() {}
 }
