@@ -190,10 +190,10 @@ func (s *Server) Serve(ctx context.Context, api, health net.Listener) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	cancel() // ends followers, which never go idle
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	for _, srv := range servers {
-		// Followers only end with their client or the server's context.
 		srv.Shutdown(sctx) //nolint:errcheck // closing anyway
 		srv.Close()
 	}
