@@ -159,6 +159,14 @@ func (w *Workers) Update(ctx context.Context, pods []*corev1.Pod) {
 	}
 	desired := map[types.UID]*corev1.Pod{}
 	for _, p := range pods {
+		// A pod the apiserver already knows as finished never runs again:
+		// without a worker (the agent restarted) it is only cleaned up, and
+		// removed for good once it is being deleted.
+		_, known := w.pods[p.UID]
+		finished := p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+		if !known && finished && p.DeletionTimestamp == nil {
+			continue
+		}
 		desired[p.UID] = p
 	}
 	for uid, wk := range w.pods {
