@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/kubelet-lite/kubelet-lite/pkg/logrotate"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podsource"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podworker"
+	"github.com/kubelet-lite/kubelet-lite/pkg/prober"
 	"github.com/kubelet-lite/kubelet-lite/pkg/sandbox"
 	"github.com/kubelet-lite/kubelet-lite/pkg/status"
 	"github.com/kubelet-lite/kubelet-lite/pkg/translate"
@@ -130,6 +132,22 @@ func run(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	probes, err := prober.New(prober.Config{
+		Execer:   rt,
+		Network:  podNetwork(rt),
+		Recorder: recorder,
+		Results: func(uid types.UID, container string, kind prober.Kind, r prober.Result) {
+			if (kind == prober.Liveness || kind == prober.Startup) && r.Status == prober.Failure {
+				workers.ProbeFailed(uid, container, r.GracePeriod)
+				return
+			}
+			workers.Wake(uid)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	podCfg.Probes = probes
 	podCfg.Volumes = volumes{vols}
 	if workers, err = podworker.New(podCfg); err != nil {
 		return err
@@ -178,3 +196,20 @@ func (i images) Ensure(ctx context.Context, ref string, policy corev1.PullPolicy
 type volumes struct{ *volume.Manager }
 
 func (volumes) Supported(pod *corev1.Pod) error { return volume.Supported(pod) }
+
+// podNetwork reaches a pod from inside its sandbox's network namespace;
+// pods have no address on the node yet.
+func podNetwork(rt *sandbox.Runtime) func(types.UID) (prober.PodNetwork, error) {
+	return func(uid types.UID) (prober.PodNetwork, error) {
+		pods, err := rt.ListPods()
+		if err != nil {
+			return prober.PodNetwork{}, err
+		}
+		for _, p := range pods {
+			if p.UID == uid && p.SandboxPID > 0 {
+				return prober.PodNetwork{Dialer: prober.NetnsDialer(p.SandboxPID)}, nil
+			}
+		}
+		return prober.PodNetwork{}, fmt.Errorf("pod %s has no running sandbox", uid)
+	}
+}

@@ -35,6 +35,9 @@ type statusInput struct {
 	Runtime map[string]sandbox.ContainerStatus
 	// Waiting holds the containers the sync could not start, and why.
 	Waiting map[string]waiting
+	// Ready and Started, when set, give the probes' verdicts for running
+	// containers; without them a running container is ready and started.
+	Ready, Started func(container string) bool
 }
 
 // buildStatus renders a sync's outcome as the upstream PodStatus: one status
@@ -70,8 +73,8 @@ func containerStatus(c corev1.Container, in statusInput, defaultWait string) cor
 	w, isWaiting := in.Waiting[c.Name]
 	switch {
 	case exists && rs.State == sandbox.StateRunning:
-		started := true
-		cs.Started, cs.Ready = &started, true
+		started := in.Started == nil || in.Started(c.Name)
+		cs.Started, cs.Ready = &started, in.Ready == nil || in.Ready(c.Name)
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(rs.StartedAt)}
 	case exists && rs.State == sandbox.StateExited && !isWaiting:
 		cs.State.Terminated = terminated(rs)

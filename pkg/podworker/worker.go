@@ -44,6 +44,8 @@ type worker struct {
 	rejected *rejection
 	// volumesOf is the pod object the volumes were last made for.
 	volumesOf *corev1.Pod
+	// probed maps a container to the attempt (ID) whose probes run.
+	probed map[string]string
 	// startTime is when the worker first synced the pod.
 	startTime time.Time
 	// reported is the status last handed to the status store.
@@ -185,10 +187,16 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	if err != nil {
 		return 0, err
 	}
+	wk.probe(pod, raw)
 	// The phase is that of the containers as they are now; deciding again
 	// with a backoff that only looks (never records a restart) gives it.
 	phase := decide(pod, after, func(string, time.Time) time.Duration { return time.Second }).Phase
-	wk.report(pod, buildStatus(pod, statusInput{QOS: res.QOSClass, Phase: phase, StartTime: wk.startTime, Runtime: raw, Waiting: waits}))
+	in := statusInput{QOS: res.QOSClass, Phase: phase, StartTime: wk.startTime, Runtime: raw, Waiting: waits}
+	if pr := p.cfg.Probes; pr != nil {
+		in.Ready = func(name string) bool { return pr.Ready(pod.UID, name) }
+		in.Started = func(name string) bool { return pr.Started(pod.UID, name) }
+	}
+	wk.report(pod, buildStatus(pod, in))
 	klog.V(2).InfoS("Pod synced", "pod", klog.KObj(pod), "phase", phase, "started", len(plan.Start), "backingOff", len(plan.BackOff))
 	return next, errors.Join(errs...)
 }
@@ -321,6 +329,15 @@ func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *tran
 	}
 	p.cfg.Recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container %s", c.Name)
 	p.cfg.Recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
+	if h := c.Lifecycle; h != nil && h.PostStart != nil && p.cfg.Probes != nil {
+		if err := p.cfg.Probes.RunHook(ctx, pod, c.Name, h.PostStart); err != nil {
+			p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "FailedPostStartHook", "PostStartHook failed: %v", err)
+			klog.InfoS("PostStart hook failed; stopping the container", "pod", klog.KObj(pod), "container", c.Name, "err", err)
+			if err := p.cfg.Runtime.StopContainer(ctx, pod.UID, c.Name, 0); err != nil {
+				return waiting{}, fmt.Errorf("stop container %s after its postStart hook failed: %w", c.Name, err)
+			}
+		}
+	}
 	klog.V(2).InfoS("Started container", "pod", klog.KObj(pod), "container", c.Name, "attempt", s.Attempt, "pid", st.PID)
 	return waiting{}, nil
 }
@@ -351,15 +368,14 @@ func (wk *worker) terminate(ctx context.Context) {
 	}
 	// A deleted pod is cleaned up even while the agent is shutting down.
 	ctx = context.WithoutCancel(ctx)
+	if p.cfg.Probes != nil {
+		p.cfg.Probes.Terminating(pod.UID)
+		defer p.cfg.Probes.RemovePod(pod.UID)
+	}
 	for _, group := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
 		var wg sync.WaitGroup
 		for _, c := range group {
-			wg.Go(func() {
-				p.cfg.Recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
-				if err := p.cfg.Runtime.StopContainer(ctx, pod.UID, c.Name, grace); err != nil {
-					klog.ErrorS(err, "Stopping container failed", "pod", klog.KObj(pod), "container", c.Name)
-				}
-			})
+			wg.Go(func() { wk.stopContainer(ctx, pod, &c, grace) })
 		}
 		wg.Wait()
 	}
@@ -383,6 +399,46 @@ func (wk *worker) terminate(ctx context.Context) {
 		}
 	}
 	klog.InfoS("Pod removed", "pod", klog.KObj(pod), "podUID", pod.UID)
+}
+
+// stopContainer runs the container's preStop hook, if it has one and runs,
+// then stops it with what is left of the grace period.
+func (wk *worker) stopContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, grace time.Duration) {
+	p := wk.parent
+	p.cfg.Recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
+	if h := c.Lifecycle; h != nil && h.PreStop != nil && p.cfg.Probes != nil {
+		if st, err := p.cfg.Runtime.ContainerStatus(pod.UID, c.Name); err == nil && st.State == sandbox.StateRunning {
+			left, err := p.cfg.Probes.PreStop(ctx, pod, c.Name, grace)
+			if err != nil {
+				p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "FailedPreStopHook", "PreStopHook failed: %v", err)
+			}
+			grace = left
+		}
+	}
+	if err := p.cfg.Runtime.StopContainer(ctx, pod.UID, c.Name, grace); err != nil {
+		klog.ErrorS(err, "Stopping container failed", "pod", klog.KObj(pod), "container", c.Name)
+	}
+}
+
+// probe starts the probes of every running container attempt that has none.
+func (wk *worker) probe(pod *corev1.Pod, raw map[string]sandbox.ContainerStatus) {
+	pr := wk.parent.cfg.Probes
+	if pr == nil {
+		return
+	}
+	if wk.probed == nil {
+		wk.probed = map[string]string{}
+	}
+	for name, st := range raw {
+		if st.State != sandbox.StateRunning || wk.probed[name] == st.ID {
+			continue
+		}
+		if err := pr.Add(pod, name, st.StartedAt); err != nil {
+			klog.ErrorS(err, "Starting probes failed", "pod", klog.KObj(pod), "container", name)
+			continue
+		}
+		wk.probed[name] = st.ID
+	}
 }
 
 func (wk *worker) remove(ctx context.Context, pod *corev1.Pod) error {

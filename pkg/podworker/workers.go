@@ -56,6 +56,21 @@ type Volumes interface {
 	Pods() ([]types.UID, error)
 }
 
+// Probes runs containers' probes and lifecycle hooks.
+type Probes interface {
+	// Add starts the probes of a container attempt that started at startedAt.
+	Add(pod *corev1.Pod, container string, startedAt time.Time) error
+	// Terminating stops liveness and startup probes of a pod being stopped.
+	Terminating(uid types.UID)
+	RemovePod(uid types.UID)
+	// Ready and Started report the readiness and startup probes' verdicts.
+	Ready(uid types.UID, container string) bool
+	Started(uid types.UID, container string) bool
+	RunHook(ctx context.Context, pod *corev1.Pod, container string, h *corev1.LifecycleHandler) error
+	// PreStop runs the container's preStop hook and returns what is left of grace.
+	PreStop(ctx context.Context, pod *corev1.Pod, container string, grace time.Duration) (time.Duration, error)
+}
+
 // Statuses receives each pod's status when it changes.
 type Statuses interface {
 	Set(pod *corev1.Pod, st corev1.PodStatus) error
@@ -70,6 +85,8 @@ type Config struct {
 	Images  Images
 	Cgroups Cgroups
 	Volumes Volumes
+	// Probes runs probes and hooks; nil runs none.
+	Probes Probes
 	// Objects gives env its ConfigMaps and Secrets; nil without an apiserver.
 	Objects Objects
 	// Node is passed to the translator.
@@ -243,6 +260,28 @@ func (w *Workers) admittedPods() []*corev1.Pod {
 		out = append(out, p)
 	}
 	return out
+}
+
+// ProbeFailed stops a container whose liveness or startup probe failed, as
+// the kubelet does, so that its restart policy applies; grace is the probe's
+// termination grace period.
+func (w *Workers) ProbeFailed(uid types.UID, container string, grace time.Duration) {
+	w.mu.Lock()
+	wk, ok := w.pods[uid]
+	ctx := w.ctx
+	w.mu.Unlock()
+	if !ok || ctx == nil {
+		return
+	}
+	pod := wk.current()
+	klog.InfoS("Container failed a probe; stopping it to restart it", "pod", klog.KObj(pod), "container", container)
+	w.cfg.Recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Container %s failed liveness probe, will be restarted", container)
+	go func() {
+		if err := w.cfg.Runtime.StopContainer(ctx, uid, container, grace); err != nil {
+			klog.ErrorS(err, "Stopping a container that failed its probe failed", "pod", klog.KObj(pod), "container", container)
+		}
+		w.Wake(uid)
+	}()
 }
 
 // Wake asks the pod's worker to sync now, for example when a container exited.
