@@ -65,9 +65,17 @@ func (r *Runtime) createContainer(spec ContainerSpec, pod podRecord, dir string)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return containerRecord{}, err
 	}
+	proc := &processRecord{UID: int(spec.UID), GID: int(spec.GID), Env: spec.Env, Cwd: spec.WorkingDir}
+	for _, g := range spec.AdditionalGIDs {
+		proc.Groups = append(proc.Groups, int(g))
+	}
+	if proc.Cwd == "" {
+		proc.Cwd = "/"
+	}
 	meta := containerRecord{
 		ID: containerID(spec.PodUID, spec.Name, spec.Attempt), Name: spec.Name, Attempt: spec.Attempt,
 		Image: spec.Image, ImageID: spec.ImageID, Cgroup: spec.Cgroup.Path, LogPath: spec.LogPath,
+		Process: proc,
 	}
 	metaPath := filepath.Join(dir, metaFile)
 	if err := writeJSON(metaPath, meta); err != nil {

@@ -110,8 +110,13 @@ func (r *Runtime) execTarget(uid types.UID, name string) (*libcontainer.Containe
 	if err != nil {
 		return nil, processDefaults{}, fmt.Errorf("load container %s: %w", meta.ID, err)
 	}
-	defaults, err := readDefaults(meta.PID)
-	if err != nil {
+	// The record says what the app was started with. Containers made before
+	// it did are read from /proc, which is only right once PID 1 has been
+	// exec'd: right after a start, it may still be libcontainer's init.
+	var defaults processDefaults
+	if p := meta.Process; p != nil {
+		defaults = processDefaults{uid: p.UID, gid: p.GID, groups: p.Groups, env: p.Env, cwd: p.Cwd}
+	} else if defaults, err = readDefaults(meta.PID); err != nil {
 		return nil, processDefaults{}, err
 	}
 	// Checked again: the values read above belong to PID 1 only if it is

@@ -53,6 +53,18 @@ type containerRecord struct {
 	// CgroupPaths are libcontainer's per-controller cgroup directories
 	// ("" for cgroup v2), used to read the OOM kill count.
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+	// Process is what the app was started with, the defaults of an exec.
+	Process *processRecord `json:"process,omitempty"`
+}
+
+// processRecord is the user, environment and working directory of a
+// container's app.
+type processRecord struct {
+	UID    int      `json:"uid"`
+	GID    int      `json:"gid"`
+	Groups []int    `json:"groups,omitempty"`
+	Env    []string `json:"env,omitempty"`
+	Cwd    string   `json:"cwd"`
 }
 
 // exitRecord is what pods/<uid>/containers/<name>/final.json holds.
