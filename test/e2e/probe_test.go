@@ -10,7 +10,9 @@ import (
 
 // TestProbesAndHooks: a failing readiness probe turns the container not
 // ready and back; a failing liveness probe restarts it; a postStart hook
-// runs in the container.
+// runs in the container. An exec probe starts a process through
+// libcontainer, which takes seconds in the emulated node VM: the generous
+// timeouts keep a slow probe from counting as a failed one.
 func TestProbesAndHooks(t *testing.T) {
 	a := newAgent(t)
 	a.start()
@@ -29,9 +31,11 @@ spec:
     readinessProbe:
       exec: {command: ["cat", "/tmp/ready"]}
       periodSeconds: 1
+      timeoutSeconds: 30
     livenessProbe:
       exec: {command: ["sh", "-c", "test ! -f /tmp/dead"]}
       periodSeconds: 1
+      timeoutSeconds: 30
       failureThreshold: 1
 `)
 	c := a.waitContainer("probed", "app", startTimeout, running)
