@@ -19,3 +19,11 @@ unit:
 
 clean:
 	rm -rf bin
+
+# A local cluster on 127.0.0.1 with kubelet-lite as its node: see hack/cluster.
+.PHONY: up down
+up:
+	hack/cluster/up.sh
+
+down:
+	hack/cluster/down.sh

@@ -50,6 +50,12 @@ up_to_date() {
 	for b in etcd "${k8s_cmds[@]}"; do [ -x "$out/$b" ] || return 1; done
 }
 
+# One build at a time per cache (parallel test packages may all call up.sh).
+exec 9>"$cdir/build.lock"
+if ! flock -n 9; then
+	echo "waiting for another build.sh to finish ($cdir/build.lock)"
+	flock 9
+fi
 if [ "$force" = 0 ] && up_to_date; then
 	echo "control plane up to date in $out ($(cat "$stamp"))"
 	exit 0
