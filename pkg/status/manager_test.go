@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -53,7 +54,9 @@ func uidChecking(c *fake.Clientset) {
 		}
 		cur, err := c.Tracker().Get(corev1.SchemeGroupVersion.WithResource("pods"), p.GetNamespace(), p.GetName())
 		if err == nil && body.Metadata.UID != "" && cur.(*corev1.Pod).UID != body.Metadata.UID {
-			return true, nil, apierrors.NewConflict(corev1.Resource("pods"), p.GetName(), errors.New("Precondition failed: UID in precondition"))
+			// What kube-apiserver v1.37 answers.
+			return true, nil, apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Pod").GroupKind(), p.GetName(), field.ErrorList{
+				field.Invalid(field.NewPath("metadata", "uid"), body.Metadata.UID, "field is immutable")})
 		}
 		return false, nil, nil
 	})

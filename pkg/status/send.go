@@ -113,10 +113,10 @@ func (m *Manager) process(ctx context.Context, it item) outcome {
 			if it.static {
 				o.mirrorUID = target
 			}
-		case it.static && (errors.Is(err, errNoMirror) || apierrors.IsNotFound(err) || apierrors.IsConflict(err)):
+		case it.static && (errors.Is(err, errNoMirror) || apierrors.IsNotFound(err) || otherUID(err)):
 			o.mirrorUID, o.err = "", err // look for the (new) mirror next time
 			return o
-		case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
+		case apierrors.IsNotFound(err) || otherUID(err):
 			// The pod is gone, or its name belongs to another pod now.
 			o.sent = true
 		default:
@@ -219,7 +219,8 @@ func (m *Manager) patch(ctx context.Context, namespace, name string, uid types.U
 }
 
 // patchBody is a strategic merge patch of the pod's status. metadata.uid
-// makes the apiserver refuse it (409) when the name belongs to another pod;
+// makes the apiserver refuse it (422, metadata.uid is immutable) when the
+// name belongs to another pod;
 // fields the node owns that are empty are cleared; conditions merge by type,
 // so others' conditions (PodScheduled, readiness gates) stay; the IP lists
 // are replaced.
@@ -243,6 +244,28 @@ func patchBody(uid types.UID, st corev1.PodStatus) ([]byte, error) {
 		}
 	}
 	return json.Marshal(map[string]any{"metadata": map[string]any{"uid": uid}, "status": fields})
+}
+
+// otherUID says whether the apiserver refused a patch because the pod's
+// name belongs to another UID now: the apiserver answers 422 "metadata.uid:
+// field is immutable" (a 409 is accepted too).
+func otherUID(err error) bool {
+	if apierrors.IsConflict(err) {
+		return true
+	}
+	if !apierrors.IsInvalid(err) {
+		return false
+	}
+	var se apierrors.APIStatus
+	if !errors.As(err, &se) || se.Status().Details == nil {
+		return false
+	}
+	for _, c := range se.Status().Details.Causes {
+		if c.Field == "metadata.uid" {
+			return true
+		}
+	}
+	return false
 }
 
 // deleteIfDeleting deletes the API pod with grace 0 if it is still uid and
