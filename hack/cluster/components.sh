@@ -76,8 +76,13 @@ agent_build() {
 # contract of issue 3 (a cluster node); --node-ip/--address 127.0.0.1 keep the kubelet API and the
 # address the apiserver dials on loopback.
 start_agent_native() {
-	local pki=$dir/pki n=$dir/node img
+	local pki=$dir/pki n=$dir/node img cgroot=/
 	agent_build
+	if [ ! -f /sys/fs/cgroup/cgroup.controllers ]; then
+		# --agent native on a cgroup v1/hybrid host: nest below this shell's own cgroup.
+		cgroot=$(own_cgroup)/kubelet-lite-$node
+		cgroot=${cgroot//\/\//\/}
+	fi
 	"$dir/bin/pki" --dir "$dir" --server "$server" --node "$node"
 	mkdir -p "$n/root" "$n/logs" "$n/manifests"
 	for img in "$KL_CACHE"/images/*.tar; do
@@ -87,7 +92,8 @@ start_agent_native() {
 		--hostname-override "$node" --node-ip 127.0.0.1 --address 127.0.0.1 \
 		--root-dir "$n/root" --log-dir "$n/logs" --pod-manifest-path "$n/manifests" \
 		--tls-cert-file "$pki/kubelet-$node.crt" --tls-private-key-file "$pki/kubelet-$node.key" \
-		--client-ca-file "$pki/ca.crt" --cgroup-root / -v 1
+		--client-ca-file "$pki/ca.crt" --cgroup-root "$cgroot" -v 1
+	echo "CGROUP_ROOT=$cgroot" >>"$dir/env"
 	wait_node
 }
 

@@ -24,7 +24,7 @@ if [ ! -d "$dir" ]; then
 	exit 0
 fi
 dir=$(cd "$dir" && pwd)
-NODE= AGENT=
+NODE= AGENT= CGROUP_ROOT=
 # shellcheck disable=SC1091
 [ -f "$dir/env" ] && . "$dir/env"
 
@@ -77,8 +77,21 @@ unmount_below() {
 	done
 }
 
+# prune_cgroups removes the native agent's empty cgroups (kubepods below its cgroup root, or the
+# root itself when up.sh made it) on every cgroup hierarchy; rmdir leaves any cgroup still in use.
+prune_cgroups() {
+	local top=$CGROUP_ROOT mnt
+	[ -n "$top" ] || return 0
+	[ "$top" = / ] && top=/kubepods
+	for mnt in $(awk '$3 == "cgroup" || $3 == "cgroup2" { print $2 }' /proc/self/mounts); do
+		[ -d "$mnt$top" ] && find "$mnt$top" -depth -type d -exec rmdir {} + 2>/dev/null
+	done
+	return 0
+}
+
 [ "$AGENT" = native ] && drain_native
 stop agent 60
+[ "$AGENT" = native ] && prune_cgroups
 stop scheduler
 stop controller-manager
 stop apiserver
