@@ -12,6 +12,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/kubelet-lite/kubelet-lite/pkg/expansion"
 )
 
 // Objects reads the ConfigMaps and Secrets that env refers to. Its errors
@@ -56,7 +58,7 @@ func containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, obj
 		}
 	}
 	for _, e := range c.Env {
-		v := expand(e.Value, seen)
+		v := expansion.Expand(e.Value, seen)
 		if e.ValueFrom != nil {
 			var err error
 			var ok bool

@@ -10,6 +10,8 @@ import (
 
 	"github.com/moby/sys/user"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kubelet-lite/kubelet-lite/pkg/expansion"
 )
 
 // Image is what the pod worker needs to know of a container's image.
@@ -82,42 +84,9 @@ func mergeEnv(image, container []string) []string {
 func expandAll(in []string, vars map[string]string) []string {
 	out := make([]string, len(in))
 	for i, s := range in {
-		out[i] = expand(s, vars)
+		out[i] = expansion.Expand(s, vars)
 	}
 	return out
-}
-
-// expand replaces $(VAR) with VAR's value when VAR is defined, leaves an
-// undefined reference as written, and turns $$ into $, as Kubernetes does.
-func expand(s string, vars map[string]string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 >= len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		switch s[i+1] {
-		case '$':
-			b.WriteByte('$')
-			i++
-		case '(':
-			end := strings.IndexByte(s[i+2:], ')')
-			if end < 0 {
-				b.WriteString(s[i:])
-				return b.String()
-			}
-			name := s[i+2 : i+2+end]
-			if v, ok := vars[name]; ok {
-				b.WriteString(v)
-			} else {
-				b.WriteString(s[i : i+3+end])
-			}
-			i += 2 + end
-		default:
-			b.WriteByte('$')
-		}
-	}
-	return b.String()
 }
 
 // resolveUser sets the uid, gid and groups from the securityContext, falling

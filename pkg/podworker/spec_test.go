@@ -13,28 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-func TestExpand(t *testing.T) {
-	vars := map[string]string{"A": "1", "B": "two"}
-	cases := []struct{ name, in, want string }{
-		{"plain", "echo", "echo"},
-		{"defined", "$(A)", "1"},
-		{"inside text", "x$(B)y", "xtwoy"},
-		{"undefined kept", "$(C)", "$(C)"},
-		{"escaped", "$$(A)", "$(A)"},
-		{"lone dollar", "cost $5", "cost $5"},
-		{"trailing dollar", "a$", "a$"},
-		{"unterminated", "$(A", "$(A"},
-		{"two refs", "$(A)$(B)", "1two"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := expand(tc.in, vars); got != tc.want {
-				t.Errorf("expand(%q) = %q, want %q", tc.in, got, tc.want)
-			}
-		})
-	}
-}
-
 // imageWithPasswd writes a one-layer image whose /etc/passwd and /etc/group
 // know root, app (1000) and the group "extra" that app is a member of.
 func imageWithPasswd(t *testing.T, user string) Image {

@@ -98,22 +98,6 @@ func TestResourceValue(t *testing.T) {
 	}
 }
 
-func TestExpand(t *testing.T) {
-	env := map[string]string{"POD": "web", "NS": "prod"}
-	tests := []struct{ in, want string }{
-		{in: "$(NS)/$(POD)", want: "prod/web"},
-		{in: "$$(POD)", want: "$(POD)"},
-		{in: "$(MISSING)/x", want: "$(MISSING)/x"},
-		{in: "a$(POD", want: "a$(POD"},
-		{in: "cost$", want: "cost$"},
-	}
-	for _, tt := range tests {
-		if got := expand(tt.in, env); got != tt.want {
-			t.Errorf("expand(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestRefreshTime(t *testing.T) {
 	issued := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {

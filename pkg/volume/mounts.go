@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/kubelet-lite/kubelet-lite/pkg/expansion"
 	"github.com/kubelet-lite/kubelet-lite/pkg/sandbox"
 )
 
@@ -32,7 +33,7 @@ func (m *Manager) containerMounts(pod *corev1.Pod, paths map[string]volumePath) 
 				src := vp.path
 				sub := vm.SubPath
 				if vm.SubPathExpr != "" {
-					sub = expand(vm.SubPathExpr, containerEnv(pod, c))
+					sub = expansion.Expand(vm.SubPathExpr, containerEnv(pod, c))
 					if err := validateSubPath(sub); err != nil {
 						return nil, fmt.Errorf("container %q, volume %q: subPathExpr %q: %w", c.Name, vm.Name, vm.SubPathExpr, err)
 					}
@@ -142,7 +143,7 @@ func containerEnv(pod *corev1.Pod, c *corev1.Container) map[string]string {
 	for _, e := range c.Env {
 		switch {
 		case e.ValueFrom == nil:
-			env[e.Name] = expand(e.Value, env)
+			env[e.Name] = expansion.Expand(e.Value, env)
 		case e.ValueFrom.FieldRef != nil:
 			switch p := e.ValueFrom.FieldRef.FieldPath; p {
 			case "spec.nodeName":
@@ -157,33 +158,4 @@ func containerEnv(pod *corev1.Pod, c *corev1.Container) map[string]string {
 		}
 	}
 	return env
-}
-
-// expand replaces $(NAME) with env[NAME] as Kubernetes does: "$$" is a
-// literal "$", an unknown or unterminated reference stays as written.
-func expand(s string, env map[string]string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 >= len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		switch s[i+1] {
-		case '$':
-			b.WriteByte('$')
-			i++
-			continue
-		case '(':
-			if end := strings.IndexByte(s[i+2:], ')'); end >= 0 {
-				name := s[i+2 : i+2+end]
-				if v, ok := env[name]; ok {
-					b.WriteString(v)
-					i += 2 + end
-					continue
-				}
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
