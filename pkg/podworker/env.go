@@ -5,15 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kubelet-lite/kubelet-lite/pkg/expansion"
+	"github.com/kubelet-lite/kubelet-lite/pkg/volume"
 )
 
 // Objects reads the ConfigMaps and Secrets that env refers to. Its errors
@@ -29,9 +28,9 @@ var errNoAPIServer = errors.New("configMap and secret references need an apiserv
 // containerEnv evaluates a container's environment as KEY=VALUE, as the
 // kubelet does: envFrom sources first (keys that are not valid variable
 // names skipped), then env in order, each value able to refer to the
-// variables before it with $(NAME). objs may be nil when there is no
-// apiserver.
-func containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, objs Objects) ([]string, error) {
+// variables before it with $(NAME); a resource limit left unset is the
+// node's allocatable. objs may be nil when there is no apiserver.
+func containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, objs Objects, allocatable corev1.ResourceList) ([]string, error) {
 	var out []string
 	seen := map[string]string{}
 	set := func(k, v string) {
@@ -62,7 +61,7 @@ func containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, obj
 		if e.ValueFrom != nil {
 			var err error
 			var ok bool
-			if v, ok, err = envValueFrom(ctx, pod, c, e.ValueFrom, objs); err != nil {
+			if v, ok, err = envValueFrom(ctx, pod, c, e.ValueFrom, objs, allocatable); err != nil {
 				return nil, fmt.Errorf("container %q: env %s: %w", c.Name, e.Name, err)
 			}
 			if !ok {
@@ -105,13 +104,17 @@ func envFromSource(ctx context.Context, ns string, from corev1.EnvFromSource, ob
 }
 
 // envValueFrom resolves one valueFrom; ok is false for a missing optional key.
-func envValueFrom(ctx context.Context, pod *corev1.Pod, c *corev1.Container, src *corev1.EnvVarSource, objs Objects) (string, bool, error) {
+func envValueFrom(ctx context.Context, pod *corev1.Pod, c *corev1.Container, src *corev1.EnvVarSource, objs Objects, allocatable corev1.ResourceList) (string, bool, error) {
 	switch {
 	case src.FieldRef != nil:
 		v, err := fieldRef(pod, src.FieldRef.FieldPath)
 		return v, err == nil, err
 	case src.ResourceFieldRef != nil:
-		v, err := resourceField(c, src.ResourceFieldRef)
+		ref := src.ResourceFieldRef.DeepCopy()
+		if ref.ContainerName == "" {
+			ref.ContainerName = c.Name
+		}
+		v, err := volume.ResourceValue(pod, ref, allocatable)
 		return v, err == nil, err
 	case src.ConfigMapKeyRef != nil:
 		ref := src.ConfigMapKeyRef
@@ -194,32 +197,6 @@ func fieldRef(pod *corev1.Pod, path string) (string, error) {
 		return pod.Annotations[strings.TrimSuffix(k, "']")], nil
 	}
 	return "", fmt.Errorf("fieldRef %q is not supported", path)
-}
-
-// resourceField renders requests.*/limits.* in the divisor's unit, rounded up.
-func resourceField(c *corev1.Container, ref *corev1.ResourceFieldSelector) (string, error) {
-	kind, name, ok := strings.Cut(ref.Resource, ".")
-	if !ok {
-		return "", fmt.Errorf("resourceFieldRef %q is not requests.* or limits.*", ref.Resource)
-	}
-	var q resource.Quantity
-	switch kind {
-	case "requests":
-		q = c.Resources.Requests[corev1.ResourceName(name)]
-	case "limits":
-		q = c.Resources.Limits[corev1.ResourceName(name)]
-	default:
-		return "", fmt.Errorf("resourceFieldRef %q is not requests.* or limits.*", ref.Resource)
-	}
-	divisor := ref.Divisor
-	if divisor.IsZero() {
-		divisor = resource.MustParse("1")
-	}
-	if name == "cpu" {
-		m := (q.MilliValue() + divisor.MilliValue() - 1) / divisor.MilliValue()
-		return strconv.FormatInt(max(m, 1), 10), nil
-	}
-	return strconv.FormatInt((q.Value()+divisor.Value()-1)/divisor.Value(), 10), nil
 }
 
 func sortedKeys(m map[string]string) []string {

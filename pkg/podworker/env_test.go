@@ -81,7 +81,7 @@ func TestContainerEnv(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"}}
-			got, err := containerEnv(context.Background(), pod, &tc.ctr, tc.objs)
+			got, err := containerEnv(context.Background(), pod, &tc.ctr, tc.objs, nil)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)

@@ -99,7 +99,8 @@ func TestBuildProcess(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"}}
 			pod.Spec.SecurityContext = tc.podSC
-			env, err := containerEnv(context.Background(), pod, &tc.ctr, nil)
+			pod.Spec.Containers = []corev1.Container{tc.ctr}
+			env, err := containerEnv(context.Background(), pod, &tc.ctr, nil, nil)
 			var got process
 			if err == nil {
 				got, err = buildProcess(pod, &tc.ctr, imageWithPasswd(t, tc.imageUser), env)

@@ -298,7 +298,7 @@ func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *tran
 		}
 		return waiting{Reason: reason, Message: err.Error()}, err
 	}
-	env, err := containerEnv(ctx, pod, c, p.cfg.Objects)
+	env, err := containerEnv(ctx, pod, c, p.cfg.Objects, p.cfg.Capacity.Allocatable)
 	if err != nil {
 		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return waiting{Reason: reasonConfigError, Message: err.Error()}, err

@@ -59,11 +59,11 @@ func formatMap(m map[string]string) string {
 	return strings.Join(lines, "\n")
 }
 
-// resourceValue is the value of a resourceFieldRef: the container's limit
+// ResourceValue is the value of a resourceFieldRef (for a volume or env): the container's limit
 // or request divided by the divisor (default 1), rounded up. A missing
 // limit of cpu, memory or ephemeral-storage is the node's allocatable, as
 // upstream.
-func resourceValue(pod *corev1.Pod, ref *corev1.ResourceFieldSelector, allocatable corev1.ResourceList) (string, error) {
+func ResourceValue(pod *corev1.Pod, ref *corev1.ResourceFieldSelector, allocatable corev1.ResourceList) (string, error) {
 	c := findContainer(pod, ref.ContainerName)
 	if c == nil {
 		return "", fmt.Errorf("resourceFieldRef: no container %q in the pod", ref.ContainerName)

@@ -84,7 +84,7 @@ func TestResourceValue(t *testing.T) {
 			if tt.divisor != "" {
 				ref.Divisor = resource.MustParse(tt.divisor)
 			}
-			got, err := resourceValue(downwardPod(), ref, alloc)
+			got, err := ResourceValue(downwardPod(), ref, alloc)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -92,7 +92,7 @@ func TestResourceValue(t *testing.T) {
 				return
 			}
 			if err != nil || got != tt.want {
-				t.Errorf("resourceValue(%s) = %q, %v; want %q", tt.resource, got, err, tt.want)
+				t.Errorf("ResourceValue(%s) = %q, %v; want %q", tt.resource, got, err, tt.want)
 			}
 		})
 	}

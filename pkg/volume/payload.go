@@ -132,7 +132,7 @@ func (m *Manager) downwardAPIFiles(pl payload, pod *corev1.Pod, items []corev1.D
 		case it.FieldRef != nil:
 			v, err = fieldValue(pod, it.FieldRef.FieldPath)
 		case it.ResourceFieldRef != nil:
-			v, err = resourceValue(pod, it.ResourceFieldRef, m.cfg.Allocatable)
+			v, err = ResourceValue(pod, it.ResourceFieldRef, m.cfg.Allocatable)
 		default:
 			err = errors.New("neither fieldRef nor resourceFieldRef is set")
 		}
