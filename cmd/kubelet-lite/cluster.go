@@ -64,9 +64,19 @@ func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime) (*
 	if c.status, err = status.New(status.Config{Client: client, NodeName: cfg.NodeName, HostIPs: []string{ip.String()}, Pods: c.api}); err != nil {
 		return nil, err
 	}
+	system, err := config.ParseReserved(cfg.SystemReserved)
+	if err != nil {
+		return nil, err
+	}
+	kube, err := config.ParseReserved(cfg.KubeReserved)
+	if err != nil {
+		return nil, err
+	}
 	c.node, err = node.New(node.Config{
 		Client: client, NodeName: cfg.NodeName, NodeIP: ip, MaxPods: cfg.MaxPods, RootDir: cfg.RootDir,
+		Labels: cfg.NodeLabels, SystemReserved: system, KubeReserved: kube,
 		Version: version.Version, CgroupVersion: cgroupVersion, KubeletPort: cfg.Port,
+		Ready: runtimeReady(rt),
 	})
 	if err != nil {
 		return nil, err
@@ -97,6 +107,17 @@ func (c *cluster) run(ctx context.Context) {
 			klog.ErrorS(err, "Kubelet API stopped")
 		}
 	}()
+}
+
+// runtimeReady makes the node NotReady while the runtime cannot list its
+// sandboxes, as upstream's kubelet does when the container runtime is down.
+func runtimeReady(rt *sandbox.Runtime) func() error {
+	return func() error {
+		if _, err := rt.ListPods(); err != nil {
+			return fmt.Errorf("container runtime is down: %w", err)
+		}
+		return nil
+	}
 }
 
 // recordEvents sends the agent's events to the apiserver too.

@@ -14,12 +14,14 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/record"
+	cliflag "k8s.io/component-base/cli/flag"
 	"k8s.io/klog/v2"
 
 	"github.com/kubelet-lite/kubelet-lite/pkg/cgroup"
 	"github.com/kubelet-lite/kubelet-lite/pkg/config"
 	"github.com/kubelet-lite/kubelet-lite/pkg/image"
 	"github.com/kubelet-lite/kubelet-lite/pkg/logrotate"
+	"github.com/kubelet-lite/kubelet-lite/pkg/node"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podsource"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podworker"
 	"github.com/kubelet-lite/kubelet-lite/pkg/prober"
@@ -62,6 +64,9 @@ func newRunCmd() *cobra.Command {
 	f.StringVar(&cfg.ClientCAFile, "client-ca-file", cfg.ClientCAFile, "CA that signs the client certificates the kubelet API accepts")
 	f.IntVar(&cfg.MaxPods, "max-pods", cfg.MaxPods, "how many pods the node admits")
 	f.IntVar(&cfg.MaxParallelStarts, "max-parallel-starts", cfg.MaxParallelStarts, "pods set up at once")
+	f.Var(cliflag.NewMapStringString(&cfg.SystemReserved), "system-reserved", "resources held back for the system, e.g. cpu=200m,memory=500Mi,ephemeral-storage=1Gi,pid=1000")
+	f.Var(cliflag.NewMapStringString(&cfg.KubeReserved), "kube-reserved", "resources held back for Kubernetes' own daemons, as --system-reserved")
+	f.Var(cliflag.NewMapStringString(&cfg.NodeLabels), "node-labels", "labels the node registers with, key=value,...")
 	f.DurationVar(&cfg.FileCheckFrequency, "file-check-frequency", cfg.FileCheckFrequency, "how often the manifest directory is read again without an event")
 	return cmd
 }
@@ -94,6 +99,10 @@ func run(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	allocatable, err := nodeAllocatable(cfg)
+	if err != nil {
+		return err
+	}
 	var cl *cluster
 	if cfg.Kubeconfig != "" {
 		if cl, err = newCluster(cfg, tree.Version(), rt); err != nil {
@@ -113,7 +122,7 @@ func run(ctx context.Context, cfg config.Config) error {
 		Node:        translate.Node{PodPidsLimit: cfg.PodPidsLimit},
 		LogDir:      cfg.LogDir,
 		MaxParallel: cfg.MaxParallelStarts,
-		Capacity:    podworker.Capacity{MaxPods: cfg.MaxPods},
+		Capacity:    podworker.Capacity{MaxPods: cfg.MaxPods, Allocatable: allocatable},
 		Recorder:    recorder,
 		Statuses:    status.Files{Dir: cfg.StatusDir()},
 	}
@@ -175,6 +184,25 @@ func run(ctx context.Context, cfg config.Config) error {
 	workers.Run(ctx)
 	klog.InfoS("kubelet-lite stopped; pods keep running")
 	return nil
+}
+
+// nodeAllocatable is the cpu and memory pods are admitted against: the
+// machine's, less the reservations, as the Node reports it.
+func nodeAllocatable(cfg config.Config) (corev1.ResourceList, error) {
+	system, err := config.ParseReserved(cfg.SystemReserved)
+	if err != nil {
+		return nil, err
+	}
+	kube, err := config.ParseReserved(cfg.KubeReserved)
+	if err != nil {
+		return nil, err
+	}
+	all, err := node.Allocatable(nil, cfg.RootDir, cfg.MaxPods, system, kube)
+	if err != nil {
+		return nil, fmt.Errorf("node allocatable: %w", err)
+	}
+	klog.InfoS("Pods are admitted against", "cpu", all.Cpu(), "memory", all.Memory(), "pods", cfg.MaxPods)
+	return corev1.ResourceList{corev1.ResourceCPU: all[corev1.ResourceCPU], corev1.ResourceMemory: all[corev1.ResourceMemory]}, nil
 }
 
 // images adapts the image store to what the pod workers ask of it.

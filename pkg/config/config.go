@@ -11,6 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Config is everything the agent is told at start.
@@ -50,6 +54,11 @@ type Config struct {
 	TLSCertFile, TLSKeyFile string
 	// ClientCAFile verifies client certificates at the kubelet API.
 	ClientCAFile string
+	// SystemReserved and KubeReserved (name=quantity, for cpu, memory,
+	// ephemeral-storage and pid) are held back from the node's allocatable.
+	SystemReserved, KubeReserved map[string]string
+	// NodeLabels are extra labels the node registers with.
+	NodeLabels map[string]string
 }
 
 // Default returns the configuration the flags start from.
@@ -108,10 +117,46 @@ func (c *Config) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("--tls-cert-file and --tls-private-key-file go together"))
 	}
+	for flag, m := range map[string]map[string]string{"--system-reserved": c.SystemReserved, "--kube-reserved": c.KubeReserved} {
+		if _, err := ParseReserved(m); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", flag, err))
+		}
+	}
+	for k, v := range c.NodeLabels {
+		for _, msg := range validation.IsQualifiedName(k) {
+			errs = append(errs, fmt.Errorf("--node-labels: key %q: %s", k, msg))
+		}
+		for _, msg := range validation.IsValidLabelValue(v) {
+			errs = append(errs, fmt.Errorf("--node-labels: value %q of %q: %s", v, k, msg))
+		}
+	}
 	if c.FileCheckFrequency <= 0 {
 		errs = append(errs, fmt.Errorf("--file-check-frequency %s: want a positive duration", c.FileCheckFrequency))
 	}
 	return errors.Join(errs...)
+}
+
+// ParseReserved turns a --system-reserved or --kube-reserved map into a
+// resource list. It accepts the resources upstream's kubelet does: cpu,
+// memory, ephemeral-storage and pid.
+func ParseReserved(m map[string]string) (corev1.ResourceList, error) {
+	out := corev1.ResourceList{}
+	for name, value := range m {
+		switch corev1.ResourceName(name) {
+		case corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage, "pid":
+		default:
+			return nil, fmt.Errorf("unknown resource %q: want cpu, memory, ephemeral-storage or pid", name)
+		}
+		q, err := resource.ParseQuantity(value)
+		if err != nil {
+			return nil, fmt.Errorf("%s=%s: %w", name, value, err)
+		}
+		if q.Sign() < 0 {
+			return nil, fmt.Errorf("%s=%s: negative", name, value)
+		}
+		out[corev1.ResourceName(name)] = q
+	}
+	return out, nil
 }
 
 // ImageDir is where the image store keeps layers and metadata.

@@ -3,7 +3,19 @@ package config
 import (
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 )
+
+func TestParseReserved(t *testing.T) {
+	got, err := ParseReserved(map[string]string{"cpu": "250m", "memory": "1Gi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cpu, mem := got[corev1.ResourceCPU], got[corev1.ResourceMemory]; cpu.MilliValue() != 250 || mem.Value() != 1<<30 || len(got) != 2 {
+		t.Errorf("ParseReserved = %v, want cpu 250m and memory 1Gi only", got)
+	}
+}
 
 func TestValidate(t *testing.T) {
 	cases := []struct {
@@ -25,6 +37,16 @@ func TestValidate(t *testing.T) {
 		{name: "cert without key", mutate: func(c *Config) { c.TLSCertFile = "/a.crt" }, wantErr: "go together"},
 		{name: "no pods", mutate: func(c *Config) { c.MaxPods = 0 }, wantErr: "--max-pods 0"},
 		{name: "no parallel starts", mutate: func(c *Config) { c.MaxParallelStarts = 0 }, wantErr: "--max-parallel-starts"},
+		{name: "reserved", mutate: func(c *Config) {
+			c.SystemReserved = map[string]string{"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "1Gi", "pid": "100"}
+			c.KubeReserved = map[string]string{"memory": "128Mi"}
+		}},
+		{name: "reserved unknown resource", mutate: func(c *Config) { c.SystemReserved = map[string]string{"gpu": "1"} }, wantErr: `--system-reserved: unknown resource "gpu"`},
+		{name: "reserved bad quantity", mutate: func(c *Config) { c.KubeReserved = map[string]string{"memory": "lots"} }, wantErr: "--kube-reserved: memory=lots"},
+		{name: "reserved negative", mutate: func(c *Config) { c.KubeReserved = map[string]string{"cpu": "-1"} }, wantErr: "negative"},
+		{name: "node labels", mutate: func(c *Config) { c.NodeLabels = map[string]string{"node-role.kubernetes.io/worker": "", "zone": "a"} }},
+		{name: "node label bad key", mutate: func(c *Config) { c.NodeLabels = map[string]string{"a b": "x"} }, wantErr: `--node-labels: key "a b"`},
+		{name: "node label bad value", mutate: func(c *Config) { c.NodeLabels = map[string]string{"zone": "a b"} }, wantErr: `--node-labels: value "a b"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -76,12 +76,7 @@ func (c *Controller) setStatus(node *corev1.Node) {
 // daemonEndpoints.
 func (c *Controller) setMachineStatus(node *corev1.Node, f facts) {
 	st := &node.Status
-	st.Capacity = corev1.ResourceList{
-		corev1.ResourceCPU:              *resource.NewMilliQuantity(int64(f.info.NumCPU)*1000, resource.DecimalSI),
-		corev1.ResourceMemory:           *resource.NewQuantity(int64(f.mem.Total), resource.BinarySI),
-		corev1.ResourcePods:             *resource.NewQuantity(int64(c.cfg.MaxPods), resource.DecimalSI),
-		corev1.ResourceEphemeralStorage: *resource.NewQuantity(int64(f.fs.Capacity), resource.BinarySI),
-	}
+	st.Capacity = capacity(f, c.cfg.MaxPods)
 	st.Allocatable = allocatable(st.Capacity, c.cfg.SystemReserved, c.cfg.KubeReserved)
 	st.Addresses = []corev1.NodeAddress{
 		{Type: corev1.NodeInternalIP, Address: c.cfg.NodeIP.String()},
@@ -101,6 +96,32 @@ func (c *Controller) setMachineStatus(node *corev1.Node, f facts) {
 		Architecture:    runtime.GOARCH,
 	}
 	st.DaemonEndpoints.KubeletEndpoint.Port = int32(c.cfg.KubeletPort)
+}
+
+// capacity is what the machine has: its cpus, memory and the filesystem of
+// the pods' ephemeral storage, and maxPods.
+func capacity(f facts, maxPods int) corev1.ResourceList {
+	return corev1.ResourceList{
+		corev1.ResourceCPU:              *resource.NewMilliQuantity(int64(f.info.NumCPU)*1000, resource.DecimalSI),
+		corev1.ResourceMemory:           *resource.NewQuantity(int64(f.mem.Total), resource.BinarySI),
+		corev1.ResourcePods:             *resource.NewQuantity(int64(maxPods), resource.DecimalSI),
+		corev1.ResourceEphemeralStorage: *resource.NewQuantity(int64(f.fs.Capacity), resource.BinarySI),
+	}
+}
+
+// Allocatable reads the machine (Host{} when m is nil) and returns the
+// allocatable a node with these settings reports: what pod admission
+// checks requests against, in standalone mode too.
+func Allocatable(m Machine, rootDir string, maxPods int, reserved ...corev1.ResourceList) (corev1.ResourceList, error) {
+	if m == nil {
+		m = Host{}
+	}
+	c := Controller{cfg: Config{Machine: m, RootDir: rootDir}}
+	f, err := c.readFacts()
+	if err != nil {
+		return nil, err
+	}
+	return allocatable(capacity(f, maxPods), reserved...), nil
 }
 
 // allocatable returns capacity minus the reservations and upstream's hard

@@ -64,6 +64,20 @@ func TestAllocatable(t *testing.T) {
 			if want := [4]int64{tc.wantMilliCPU, tc.wantMemory, tc.wantStorage, tc.wantPods}; got != want {
 				t.Errorf("allocatable cpu(m), memory, ephemeral-storage, pods = %v, want %v", got, want)
 			}
+			// Pod admission uses node.Allocatable: it must agree with the Node.
+			mp := tc.maxPods
+			if mp == 0 {
+				mp = node.DefaultMaxPods
+			}
+			direct, err := node.Allocatable(m, "/", mp, tc.system, tc.kube)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, q := range st.Allocatable {
+				if d := direct[name]; d.Cmp(q) != 0 {
+					t.Errorf("node.Allocatable()[%s] = %s, the Node says %s", name, d.String(), q.String())
+				}
+			}
 			gotCap := [3]int64{st.Capacity.Cpu().MilliValue(), st.Capacity.Memory().Value(), st.Capacity.StorageEphemeral().Value()}
 			if want := [3]int64{4000, tc.memTotal, tc.wantCapStorage}; gotCap != want {
 				t.Errorf("capacity cpu(m), memory, ephemeral-storage = %v, want %v", gotCap, want)
