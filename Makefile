@@ -21,9 +21,10 @@ clean:
 	rm -rf bin
 
 # A local cluster on 127.0.0.1 with kubelet-lite as its node: see hack/cluster.
+# KL_CLUSTER_DIR picks its dir; UP_FLAGS passes flags such as --node NAME.
 .PHONY: up down
 up:
-	hack/cluster/up.sh
+	hack/cluster/up.sh $(UP_FLAGS)
 
 down:
 	hack/cluster/down.sh

@@ -64,7 +64,7 @@ if has vm; then
 	CGO_ENABLED=0 go test -c -tags e2e -o "$bin/e2e.test" ./test/e2e
 	# The cluster tests start the control plane on the host and run there;
 	# the node VM repeats the node's own tests on cgroup v2.
-	vm_elsewhere='^TestClusterNode$'
+	vm_elsewhere='^TestCluster'
 	vm() {
 		hack/nodevm/run.sh --timeout "${KL_VM_TIMEOUT:-1500}" --mem 2048 \
 			--add "$bin/kubelet-lite" --add "$bin/e2e.test" --add "$KL_IMAGES/busybox.tar:/images/busybox.tar" \

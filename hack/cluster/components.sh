@@ -90,6 +90,7 @@ start_agent_native() {
 	done
 	start agent "$bin/kubelet-lite" run --kubeconfig "$dir/node-$node.kubeconfig" \
 		--hostname-override "$node" --node-ip 127.0.0.1 --address 127.0.0.1 \
+		--port "$kubelet_port" --healthz-address "127.0.0.1:$healthz_port" \
 		--root-dir "$n/root" --log-dir "$n/logs" --pod-manifest-path "$n/manifests" \
 		--tls-cert-file "$pki/kubelet-$node.crt" --tls-private-key-file "$pki/kubelet-$node.key" \
 		--client-ca-file "$pki/ca.crt" --cgroup-root "$cgroot" -v 1
@@ -99,8 +100,8 @@ start_agent_native() {
 
 # start_agent_vm runs kubelet-lite as the node inside the node VM. The guest reaches the apiserver
 # at 10.0.2.100:API_PORT (guestfwd: one `busybox nc` to host loopback per connection) and its kubelet
-# API is forwarded from host 127.0.0.1:10250; the node reports 127.0.0.1 as its address so that the
-# apiserver dials only loopback. The node's files go to the guest's /etc/kubelet-lite, the test
+# API is forwarded from host 127.0.0.1:KUBELET_PORT to the same port in the guest; the node reports
+# 127.0.0.1 as its address so that the apiserver dials only loopback. The node's files go to the guest's /etc/kubelet-lite, the test
 # images to /opt/kubelet-lite/images (imported before the agent starts).
 start_agent_vm() {
 	local vm=$dir/node/vm pki=$dir/pki
@@ -115,14 +116,14 @@ start_agent_vm() {
 	local guest_cmd='set -e
 for i in /opt/kubelet-lite/images/*.tar; do kubelet-lite images import "$i" >/dev/null; done
 exec kubelet-lite run --kubeconfig /etc/kubelet-lite/node.kubeconfig --hostname-override "$NODE" \
-	--node-ip 127.0.0.1 --pod-manifest-path /etc/kubelet-lite/manifests \
+	--node-ip 127.0.0.1 --port "$KUBELET_PORT" --pod-manifest-path /etc/kubelet-lite/manifests \
 	--tls-cert-file /etc/kubelet-lite/kubelet.crt --tls-private-key-file /etc/kubelet-lite/kubelet.key \
 	--client-ca-file /etc/kubelet-lite/ca.crt --cgroup-root / -v 1'
 	start agent "$repo/hack/nodevm/run.sh" --timeout $((7 * 24 * 3600)) --out "$dir/node/out" \
 		--add "$bin/kubelet-lite" --add "$vm:/etc/kubelet-lite" --add "$KL_CACHE/images:/opt/kubelet-lite/images" \
 		--netdev-opt "guestfwd=tcp:10.0.2.100:$api_port-cmd:busybox nc 127.0.0.1 $api_port" \
 		--netdev-opt "hostfwd=tcp:127.0.0.1:$kubelet_port-:$kubelet_port" \
-		--env "NODE=$node" -- sh -c "$guest_cmd"
+		--env "NODE=$node" --env "KUBELET_PORT=$kubelet_port" -- sh -c "$guest_cmd"
 	wait_node
 }
 

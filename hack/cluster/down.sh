@@ -6,12 +6,12 @@
 # Mounts left below DIR are unmounted. Idempotent: a stopped cluster is left as it is. The files
 # (PKI, etcd data, logs) stay; delete DIR to start afresh.
 #
-# Usage: hack/cluster/down.sh [--dir DIR]   (default $KL_CACHE/cluster/run)
+# Usage: hack/cluster/down.sh [--dir DIR]   (default $KL_CLUSTER_DIR, else $KL_CACHE/cluster/run)
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 . "$repo/hack/cluster/lib.sh"
 
-dir=$KL_CACHE/cluster/run
+dir=${KL_CLUSTER_DIR:-$KL_CACHE/cluster/run}
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--dir) dir=${2:?--dir needs a dir}; shift 2 ;;

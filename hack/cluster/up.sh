@@ -4,11 +4,12 @@
 # Node,RBAC authorization and the NodeRestriction admission plugin, and kubelet-lite as its node —
 # natively when this kernel has cgroup v2 with the cpu and memory controllers, otherwise in the node
 # VM (hack/nodevm), which reaches the apiserver through a qemu guestfwd to 10.0.2.100 and serves the
-# kubelet API on 127.0.0.1:10250 through a hostfwd. Every port but the kubelet's is picked free, so
-# clusters in different dirs can run side by side (with --no-agent). down.sh stops it.
+# kubelet API on host loopback through a hostfwd. Every port, the kubelet's too, is picked free, so
+# clusters in different dirs can run side by side. down.sh stops it.
 #
 # Usage: hack/cluster/up.sh [--dir DIR] [--node NAME] [--no-agent] [--agent native|vm]
-#   --dir DIR     cluster dir: PKI, kubeconfigs, etcd data, logs, PIDs (default $KL_CACHE/cluster/run)
+#   --dir DIR     cluster dir: PKI, kubeconfigs, etcd data, logs, PIDs (default $KL_CLUSTER_DIR,
+#                 else $KL_CACHE/cluster/run)
 #   --node NAME   the node's name (default: this host's short name, lower case)
 #   --no-agent    start only the control plane
 #   --agent MODE  force native or vm instead of choosing by the kernel's cgroups
@@ -17,7 +18,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 . "$repo/hack/cluster/lib.sh"
 
-dir=$KL_CACHE/cluster/run
+dir=${KL_CLUSTER_DIR:-$KL_CACHE/cluster/run}
 node=$(hostname -s | tr '[:upper:]' '[:lower:]')
 agent=auto
 while [ $# -gt 0 ]; do
@@ -26,7 +27,7 @@ while [ $# -gt 0 ]; do
 	--node) node=${2:?--node needs a name}; shift 2 ;;
 	--no-agent) agent=none; shift ;;
 	--agent) agent=${2:?--agent needs native or vm}; shift 2 ;;
-	-h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "up.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -114,9 +115,9 @@ main() {
 	rm -rf "$dir/pids" "$dir/logs"
 	mkdir -p "$dir/pids" "$dir/logs"
 	local ports
-	mapfile -t ports < <("$dir/bin/freeport" 5)
+	mapfile -t ports < <("$dir/bin/freeport" 7)
 	etcd_port=${ports[0]} etcd_peer_port=${ports[1]} api_port=${ports[2]}
-	cm_port=${ports[3]} sched_port=${ports[4]} kubelet_port=10250
+	cm_port=${ports[3]} sched_port=${ports[4]} kubelet_port=${ports[5]} healthz_port=${ports[6]}
 	server=https://127.0.0.1:$api_port
 	"$dir/bin/pki" --dir "$dir" --server "$server"
 	cat >"$dir/env" <<-ENV
@@ -129,6 +130,7 @@ main() {
 		CONTROLLER_MANAGER_PORT=$cm_port
 		SCHEDULER_PORT=$sched_port
 		KUBELET_PORT=$kubelet_port
+		KUBELET_HEALTHZ_PORT=$healthz_port
 	ENV
 	local t1
 	t1=$(now)

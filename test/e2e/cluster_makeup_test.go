@@ -1,0 +1,217 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestClusterMakeUp runs the README's `make up` as a user would, from this
+// checkout: the control plane and the node (in the node VM on a host without
+// cgroup v2, natively otherwise), then drives it with kubectl only. The node
+// is Ready, its Lease renews, a pod with limits gets the exact cgroup v2
+// values, `kubectl logs` reaches the node, and `make down` stops every
+// process it started and leaves no mounts.
+func TestClusterMakeUp(t *testing.T) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(repo, "hack/cluster/up.sh")); err != nil {
+		t.Fatalf("run from test/e2e of a checkout: %v", err)
+	}
+	dir := t.TempDir()
+	node := "makeup-node"
+	env := append(os.Environ(), "KL_CLUSTER_DIR="+dir)
+	make := func(ctx context.Context, target string, args ...string) ([]byte, error) {
+		cmd := exec.CommandContext(ctx, "make", append([]string{"--no-print-directory", target}, args...)...)
+		cmd.Dir, cmd.Env = repo, env
+		cmd.WaitDelay = 10 * time.Second
+		return cmd.CombinedOutput()
+	}
+
+	down := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		pids := makeupPIDs(t, dir)
+		out, err := make(ctx, "down")
+		if err != nil {
+			t.Errorf("make down: %v\n%s", err, out)
+			return
+		}
+		for name, pid := range pids {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil && !makeupZombie(pid) {
+				t.Errorf("make down left %s (pid %d) running", name, pid)
+			}
+		}
+		if m := makeupMounts(t, dir); len(m) > 0 {
+			t.Errorf("make down left mounts below %s: %v", dir, m)
+		}
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			makeupLogTails(t, dir)
+		}
+		down()
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	start := time.Now()
+	out, err := make(ctx, "up", "UP_FLAGS=--node "+node)
+	if err != nil {
+		t.Fatalf("make up: %v\n%s", err, out)
+	}
+	t.Logf("make up returned after %s", time.Since(start).Round(time.Second))
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	kubeconfig := filepath.Join(dir, "admin.kubeconfig")
+	if last := lines[len(lines)-1]; last != "export KUBECONFIG="+kubeconfig {
+		t.Fatalf("make up's last line = %q, want the kubeconfig to use", last)
+	}
+	kubectl := filepath.Join(makeupCacheDir(), "cluster", "bin", "kubectl")
+	k := func(stdin string, args ...string) (string, error) {
+		cmd := exec.Command(kubectl, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+		}
+		return string(out), nil
+	}
+
+	up := time.Now()
+	eventually(t, 60*time.Second, "kubectl get nodes shows the node Ready", func() (bool, string) {
+		out, err := k("", "get", "nodes", "--no-headers")
+		if err != nil {
+			return false, err.Error()
+		}
+		f := strings.Fields(out)
+		return len(f) >= 2 && f[0] == node && f[1] == "Ready", out
+	})
+	t.Logf("node Ready %s after make up returned", time.Since(up).Round(time.Millisecond))
+	renew := func() (string, error) {
+		return k("", "get", "lease", "-n", "kube-node-lease", node, "-o", "jsonpath={.spec.renewTime}")
+	}
+	first, err := renew()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 40*time.Second, "the Lease renews", func() (bool, string) {
+		now, err := renew()
+		return err == nil && now != first, fmt.Sprintf("%s (first %s) %v", now, first, err)
+	})
+
+	// The container sees its own cgroup through its cgroup namespace.
+	pod := `apiVersion: v1
+kind: Pod
+metadata: {name: limits, namespace: default}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: kubelet-lite.local/busybox:v1
+    imagePullPolicy: Never
+    command: [sh, -c, 'stat -fc "fs %t" /sys/fs/cgroup; for f in cpu.max cpu.weight memory.max; do echo "$f $(cat /sys/fs/cgroup/$f)"; done; exec sleep 3600']
+    resources:
+      requests: {cpu: 250m, memory: 32Mi}
+      limits: {cpu: 500m, memory: 64Mi}
+`
+	if out, err := k(pod, "apply", "-f", "-"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var logs string
+	eventually(t, 120*time.Second, "the pod's log through kubectl", func() (bool, string) {
+		logs, err = k("", "logs", "limits")
+		return err == nil && strings.Contains(logs, "memory.max"), fmt.Sprintf("%q %v", logs, err)
+	})
+	// fs 63677270 is cgroup2's magic; 250m is 256 shares, which runc's conversion makes weight 35.
+	for _, want := range []string{"fs 63677270", "cpu.max 50000 100000", "cpu.weight 35", "memory.max 67108864"} {
+		if !strings.Contains(logs, want+"\n") {
+			t.Errorf("the container's cgroup files:\n%s\nwant the line %q", logs, want)
+		}
+	}
+	if out, err := k("", "delete", "pod", "limits", "--wait=true", "--timeout=90s"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// makeupPIDs reads the PIDs up.sh recorded in DIR/pids.
+func makeupPIDs(t *testing.T, dir string) map[string]int {
+	pids := map[string]int{}
+	files, _ := filepath.Glob(filepath.Join(dir, "pids", "*"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscan(string(data), &pid); err == nil && pid > 0 {
+			pids[filepath.Base(f)] = pid
+		}
+	}
+	if len(pids) == 0 {
+		t.Errorf("no PIDs recorded in %s/pids", dir)
+	}
+	return pids
+}
+
+func makeupZombie(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && len(s) > i+2 && s[i+2] == 'Z'
+}
+
+// makeupMounts lists the mount points below dir.
+func makeupMounts(t *testing.T, dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
+			out = append(out, fields[4])
+		}
+	}
+	return out
+}
+
+func makeupLogTails(t *testing.T, dir string) {
+	logs, _ := filepath.Glob(filepath.Join(dir, "logs", "*.log"))
+	for _, l := range logs {
+		data, err := os.ReadFile(l)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		if len(lines) > 15 {
+			lines = lines[len(lines)-15:]
+		}
+		t.Logf("--- last lines of %s:\n%s", l, strings.Join(lines, "\n"))
+	}
+}
+
+func makeupCacheDir() string {
+	if d := os.Getenv("KL_CACHE"); d != "" {
+		return d
+	}
+	return "/var/cache/kubelet-lite"
+}
