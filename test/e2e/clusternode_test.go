@@ -31,8 +31,9 @@ func freePort(t *testing.T) int {
 }
 
 // clusterAgent starts a control plane and the agent as its node, natively
-// on this host, with the node's own credentials and serving certificate.
-func clusterAgent(t *testing.T) (*agent, *cluster.Cluster, kubernetes.Interface) {
+// on this host, with the node's own credentials and serving certificate,
+// and extra flags.
+func clusterAgent(t *testing.T, extra ...string) (*agent, *cluster.Cluster, kubernetes.Interface) {
 	t.Helper()
 	c := cluster.Start(t, cluster.Options{})
 	a := newAgent(t)
@@ -43,6 +44,7 @@ func clusterAgent(t *testing.T) (*agent, *cluster.Cluster, kubernetes.Interface)
 		"--healthz-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"--tls-cert-file", cert, "--tls-private-key-file", key, "--client-ca-file", c.CAFile,
 	}
+	a.extraArgs = append(a.extraArgs, extra...)
 	a.start()
 	return a, c, cluster.Client(t, c.AdminKubeconfig)
 }
@@ -67,7 +69,8 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 // a renewed Lease, runs a Deployment scaled 3 → 5 → 1, serves its logs to
 // the apiserver, and leaves nothing behind when it is deleted.
 func TestClusterNode(t *testing.T) {
-	a, _, client := clusterAgent(t)
+	a, _, client := clusterAgent(t, "--system-reserved", "cpu=500m,memory=256Mi",
+		"--kube-reserved", "memory=128Mi", "--node-labels", "example.com/pool=blue")
 	ctx := context.Background()
 	start := time.Now()
 	eventually(t, 60*time.Second, "node Ready", func() (bool, string) {
@@ -83,6 +86,24 @@ func TestClusterNode(t *testing.T) {
 		return false, "no Ready condition"
 	})
 	t.Logf("node Ready %s after the agent started", time.Since(start).Round(time.Millisecond))
+	n, err := client.CoreV1().Nodes().Get(ctx, a.node, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Allocatable is capacity less the reservations and the 100Mi memory
+	// eviction threshold.
+	capCPU, capMem := n.Status.Capacity.Cpu().MilliValue(), n.Status.Capacity.Memory().Value()
+	if got, want := n.Status.Allocatable.Cpu().MilliValue(), capCPU-500; got != want {
+		t.Errorf("allocatable cpu = %dm, want %dm (capacity %dm − 500m system-reserved)", got, want, capCPU)
+	}
+	if got, want := n.Status.Allocatable.Memory().Value(), capMem-(256+128+100)<<20; got != want {
+		t.Errorf("allocatable memory = %d, want %d (capacity %d − 256Mi − 128Mi − 100Mi)", got, want, capMem)
+	}
+	for k, v := range map[string]string{"example.com/pool": "blue", "kubernetes.io/hostname": a.node, "kubernetes.io/os": "linux"} {
+		if n.Labels[k] != v {
+			t.Errorf("node label %s = %q, want %q (labels %v)", k, n.Labels[k], v, n.Labels)
+		}
+	}
 	lease, err := client.CoordinationV1().Leases("kube-node-lease").Get(ctx, a.node, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("lease: %v", err)
