@@ -13,10 +13,9 @@
 // a success.
 //
 // Handlers: exec runs through an Execer (sandbox.Runtime.Exec); httpGet,
-// tcpSocket and hooks' httpGet dial from inside the pod's network namespace
-// through a Dialer (NetnsDialer), to the pod's IP or, without one, to
-// 127.0.0.1; grpc is not supported yet (google.golang.org/grpc is not a
-// dependency): such a probe errors, which keeps its result at the initial
-// value and is logged and recorded as an event, as upstream does for a probe
-// that cannot run.
+// tcpSocket, grpc (the gRPC Health Checking Protocol, without TLS) and
+// hooks' httpGet dial from inside the pod's network namespace through a
+// Dialer (NetnsDialer), to the pod's IP or, without one, to 127.0.0.1. A
+// probe that cannot run errors, which keeps its result at the initial value
+// and is logged and recorded as an event, as upstream does.
 package prober

@@ -29,9 +29,6 @@ const maxOutput = 10 << 10
 // probes present ("kube-probe/1.37").
 const userAgentVersion = "1.37"
 
-// errGRPCUnsupported is the error of a grpc probe.
-var errGRPCUnsupported = errors.New("grpc probes are not supported by kubelet-lite yet")
-
 // outcome is the result of one probe attempt.
 type outcome struct {
 	status Status
@@ -62,7 +59,7 @@ func runProbe(ctx context.Context, t target, p *corev1.ProbeHandler, timeout tim
 	case p.TCPSocket != nil:
 		return tcpProbe(ctx, t, p.TCPSocket)
 	case p.GRPC != nil:
-		return outcome{}, errGRPCUnsupported
+		return grpcProbe(ctx, t, p.GRPC)
 	}
 	return outcome{}, errors.New("probe has no handler")
 }

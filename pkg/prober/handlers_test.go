@@ -13,8 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	grpchealth "google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 )
 
 // probeServer serves the paths the http probe tests use and records the
@@ -209,12 +213,62 @@ func TestExecAndGRPCProbes(t *testing.T) {
 			}
 		})
 	}
-	t.Run("grpc is unsupported", func(t *testing.T) {
-		_, err := runProbe(context.Background(), loopbackTarget(80), &corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 9090}}, time.Second)
-		if !errors.Is(err, errGRPCUnsupported) {
-			t.Errorf("grpc probe error = %v, want errGRPCUnsupported", err)
-		}
-	})
+}
+
+func TestGRPCProbe(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	health := grpchealth.NewServer()
+	health.SetServingStatus("db", healthpb.HealthCheckResponse_NOT_SERVING)
+	healthpb.RegisterHealthServer(srv, health)
+	go srv.Serve(l)
+	t.Cleanup(srv.Stop)
+	port := l.Addr().(*net.TCPAddr).Port
+
+	bare, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noHealth := grpc.NewServer()
+	go noHealth.Serve(bare)
+	t.Cleanup(noHealth.Stop)
+
+	closed := freeLoopbackPort(t)
+	tests := []struct {
+		name    string
+		port    int
+		service *string
+		want    Status
+		msg     string
+	}{
+		{"server serving", port, nil, Success, ""},
+		{"service not serving", port, ptr.To("db"), Failure, `service unhealthy (responded with "NOT_SERVING")`},
+		{"unknown service", port, ptr.To("nope"), Failure, "error: health rpc probe failed"},
+		{"no health service", bare.Addr().(*net.TCPAddr).Port, nil, Failure, "does not implement the grpc health protocol"},
+		{"nothing listening", closed, nil, Failure, "error: health rpc probe failed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := runProbe(context.Background(), loopbackTarget(80),
+				&corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: int32(tc.port), Service: tc.service}}, 5*time.Second)
+			if err != nil || got.status != tc.want || !strings.Contains(got.msg, tc.msg) {
+				t.Errorf("runProbe = %+v, %v; want %s with %q", got, err, tc.want, tc.msg)
+			}
+		})
+	}
+}
+
+// freeLoopbackPort is a port nothing listens on.
+func freeLoopbackPort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 func TestLimitedBuffer(t *testing.T) {
