@@ -208,8 +208,8 @@ func nodeAllocatable(cfg config.Config) (corev1.ResourceList, error) {
 // images adapts the image store to what the pod workers ask of it.
 type images struct{ store *image.Store }
 
-func (i images) Ensure(ctx context.Context, ref string, policy corev1.PullPolicy) (podworker.Image, bool, error) {
-	img, pulled, err := i.store.Ensure(ctx, ref, policy, authn.Anonymous)
+func (i images) Ensure(ctx context.Context, ref string, policy corev1.PullPolicy, onPull func()) (podworker.Image, bool, error) {
+	img, pulled, err := i.store.Ensure(ctx, ref, policy, authn.Anonymous, onPull)
 	if err != nil {
 		return podworker.Image{}, false, err
 	}

@@ -39,8 +39,9 @@ func DefaultPullPolicy(ref string) (corev1.PullPolicy, error) {
 }
 
 // Ensure makes an image present according to a pull policy and returns it;
-// pulled tells whether it was fetched from the registry.
-func (s *Store) Ensure(ctx context.Context, ref string, policy corev1.PullPolicy, auth authn.Authenticator) (Image, bool, error) {
+// pulled tells whether it was fetched from the registry. onPull, if not nil,
+// is called just before a pull starts.
+func (s *Store) Ensure(ctx context.Context, ref string, policy corev1.PullPolicy, auth authn.Authenticator, onPull func()) (Image, bool, error) {
 	if policy == "" {
 		p, err := DefaultPullPolicy(ref)
 		if err != nil {
@@ -65,6 +66,9 @@ func (s *Store) Ensure(ctx context.Context, ref string, policy corev1.PullPolicy
 		return Image{}, false, fmt.Errorf("image %q: unknown pull policy %q", ref, policy)
 	}
 	klog.FromContext(ctx).V(2).Info("Pulling image", "image", ref, "policy", policy)
+	if onPull != nil {
+		onPull()
+	}
 	img, err := s.Pull(ctx, ref, auth)
 	if err != nil {
 		return Image{}, false, err

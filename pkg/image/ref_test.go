@@ -80,7 +80,7 @@ func TestEnsureNeverMissing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, pulled, err := s.Ensure(context.Background(), "x", corev1.PullNever, nil)
+	_, pulled, err := s.Ensure(context.Background(), "x", corev1.PullNever, nil, nil)
 	const want = `image "x" is not present with pull policy Never: image not found`
 	if err == nil || err.Error() != want {
 		t.Fatalf("Ensure(Never) error = %v, want %q", err, want)
@@ -95,7 +95,7 @@ func TestEnsureUnknownPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = s.Ensure(context.Background(), "x:v1", "Sometimes", nil)
+	_, _, err = s.Ensure(context.Background(), "x:v1", "Sometimes", nil, nil)
 	const want = `image "x:v1": unknown pull policy "Sometimes"`
 	if err == nil || err.Error() != want {
 		t.Fatalf("Ensure(Sometimes) error = %v, want %q", err, want)

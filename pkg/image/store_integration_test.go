@@ -238,7 +238,7 @@ func TestMissingImage(t *testing.T) {
 	if _, err := s.Pull(ctx, reg+"/nothing:v1", nil); err == nil {
 		t.Errorf("Pull of a missing image succeeded, want an error")
 	}
-	if _, _, err := s.Ensure(ctx, reg+"/nothing:v1", corev1.PullIfNotPresent, nil); err == nil {
+	if _, _, err := s.Ensure(ctx, reg+"/nothing:v1", corev1.PullIfNotPresent, nil, nil); err == nil {
 		t.Errorf("Ensure(IfNotPresent) of a missing image succeeded, want an error")
 	}
 	if _, err := s.Get(reg + "/nothing:v1"); !errors.Is(err, ErrNotFound) {
@@ -283,7 +283,7 @@ func TestEnsurePolicies(t *testing.T) {
 			push(t, reg+"/app:v1", imgB, nil)
 			push(t, reg+"/app:latest", imgB, nil)
 		}
-		got, pulled, err := s.Ensure(ctx, reg+st.ref, st.policy, nil)
+		got, pulled, err := s.Ensure(ctx, reg+st.ref, st.policy, nil, nil)
 		if st.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), st.wantErr) {
 				t.Errorf("%s: error %v, want one containing %q", st.name, err, st.wantErr)
@@ -312,7 +312,7 @@ func TestConcurrentEnsureUnpacksSharedBaseOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _, err := s.Ensure(ctx, ref, corev1.PullAlways, nil)
+			_, _, err := s.Ensure(ctx, ref, corev1.PullAlways, nil, nil)
 			errs <- err
 		}()
 	}

@@ -344,13 +344,19 @@ func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *tran
 
 func (wk *worker) pullImage(ctx context.Context, pod *corev1.Pod, c *corev1.Container) (Image, error) {
 	rec := wk.parent.cfg.Recorder
-	img, pulled, err := wk.parent.cfg.Images.Ensure(ctx, c.Image, c.ImagePullPolicy)
+	var start time.Time
+	img, pulled, err := wk.parent.cfg.Images.Ensure(ctx, c.Image, c.ImagePullPolicy, func() {
+		start = time.Now()
+		rec.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
+	})
 	if err != nil {
 		rec.Eventf(pod, corev1.EventTypeWarning, "Failed", "Failed to pull image %q: %v", c.Image, err)
 		return Image{}, fmt.Errorf("container %s: image %s: %w", c.Name, c.Image, err)
 	}
 	if pulled {
-		rec.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q", c.Image)
+		rec.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %s", c.Image, time.Since(start).Round(time.Millisecond))
+	} else {
+		rec.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
 	}
 	return img, nil
 }

@@ -34,7 +34,8 @@ type Runtime interface {
 
 // Images makes an image present by the pull policy and describes it.
 type Images interface {
-	Ensure(ctx context.Context, ref string, policy corev1.PullPolicy) (img Image, pulled bool, err error)
+	// onPull is called just before a pull from the registry starts.
+	Ensure(ctx context.Context, ref string, policy corev1.PullPolicy, onPull func()) (img Image, pulled bool, err error)
 }
 
 // Cgroups makes and removes pod cgroups.

@@ -187,6 +187,30 @@ func TestClusterNode(t *testing.T) {
 		t.Errorf("logs of %s through the apiserver = %q, %v; want the hello line", pod.Name, logs, err)
 	}
 
+	eventually(t, 30*time.Second, "the pod's events", func() (bool, string) {
+		evs, err := client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + pod.Name})
+		if err != nil {
+			return false, err.Error()
+		}
+		seen := map[string]string{}
+		for _, e := range evs.Items {
+			if e.Source.Component == "kubelet" && e.Source.Host == a.node {
+				seen[e.Reason] = e.Message
+			}
+		}
+		want := map[string]string{
+			"Pulled":  `Container image "` + busybox + `" already present on machine`,
+			"Created": "Created container app",
+			"Started": "Started container app",
+		}
+		for reason, msg := range want {
+			if seen[reason] != msg {
+				return false, fmt.Sprintf("%v", seen)
+			}
+		}
+		return true, ""
+	})
+
 	if err := client.AppsV1().Deployments("default").Delete(ctx, "web", metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationForeground)}); err != nil {
 		t.Fatal(err)
 	}
