@@ -12,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -115,6 +116,26 @@ func TestClusterNode(t *testing.T) {
 			return false, err.Error()
 		}
 		return l.Spec.RenewTime.After(first), l.Spec.RenewTime.String()
+	})
+
+	// A static pod gets a mirror pod in the apiserver, with its status, and
+	// loses it when its manifest goes.
+	a.writePod("static", podYAML("static", "Always", 1, container("app", "exec sleep 3600", "")))
+	mirror := "static-" + a.node
+	eventually(t, 60*time.Second, "the static pod's mirror pod Running", func() (bool, string) {
+		p, err := client.CoreV1().Pods("default").Get(ctx, mirror, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		_, isMirror := p.Annotations[corev1.MirrorPodAnnotationKey]
+		return isMirror && p.Spec.NodeName == a.node && p.Status.Phase == corev1.PodRunning,
+			fmt.Sprintf("mirror annotation %v, node %q, phase %s", isMirror, p.Spec.NodeName, p.Status.Phase)
+	})
+	a.removePod("static")
+	eventually(t, 60*time.Second, "the mirror pod gone with its manifest", func() (bool, string) {
+		_, err := client.CoreV1().Pods("default").Get(ctx, mirror, metav1.GetOptions{})
+		_, onNode := a.pod("static")
+		return apierrors.IsNotFound(err) && !onNode, fmt.Sprintf("get: %v, on the node: %v", err, onNode)
 	})
 
 	dep := &appsv1.Deployment{
