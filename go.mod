@@ -3,6 +3,7 @@ module github.com/kubelet-lite/kubelet-lite
 go 1.26.0
 
 require (
+	github.com/containernetworking/cni v1.3.1
 	github.com/cyphar/filepath-securejoin v0.7.0
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/google/go-containerregistry v0.22.1
