@@ -1,0 +1,149 @@
+//go:build integration
+
+package network
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Network namespaces for the tests. The host's root network namespace is never touched: the
+// test makes a "node" namespace and runs every plugin there (see nodeExec), and each pod's
+// namespace is another fresh one, which the bridge plugin joins to the node's by a veth pair.
+//
+// A network namespace belongs to an OS thread, not to a process: setns changes only the calling
+// thread's. So everything here that must act in a namespace runs on a goroutine locked to its
+// thread (runtime.LockOSThread) for the duration, and a thread whose namespace could not be
+// restored is never unlocked, which makes the Go runtime end it with the goroutine instead of
+// handing it to other goroutines in the wrong namespace.
+
+// newNetNS makes a network namespace and bind-mounts it at dir/name (as `ip netns add` does
+// under /run/netns); the returned path is what CNI gets as the netns. The cleanup unmounts it,
+// which lets the kernel destroy it with everything in it once nothing else holds it.
+func newNetNS(t *testing.T, dir, name string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		// This thread never leaves the new namespace: it is left locked, so it exits with the
+		// goroutine.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("unshare: %w", err)
+			return
+		}
+		self := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
+		if err := unix.Mount(self, path, "", unix.MS_BIND, ""); err != nil {
+			errc <- fmt.Errorf("bind mount %s: %w", self, err)
+			return
+		}
+		lo, err := netlink.LinkByName("lo")
+		if err == nil {
+			err = netlink.LinkSetUp(lo)
+		}
+		errc <- err
+	}()
+	err := <-errc
+	t.Cleanup(func() { removeNetNS(t, path) })
+	if err != nil {
+		t.Fatalf("new netns %s: %v", path, err)
+	}
+	return path
+}
+
+// removeNetNS unmounts a namespace that newNetNS mounted (only when it is still a namespace,
+// so never something else mounted there) and removes the file.
+func removeNetNS(t *testing.T, path string) {
+	t.Helper()
+	if usableNetNS(path) != "" {
+		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", path, err)
+		}
+	}
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		t.Errorf("remove %s: %v", path, err)
+	}
+}
+
+// inNetNS runs fn on a thread in the namespace at path. Sockets made in fn belong to that
+// namespace for their whole life, so a listener made here may be used from anywhere after.
+func inNetNS(path string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open(fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid()))
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		target, err := os.Open(path)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("setns %s: %w", path, err)
+			return
+		}
+		ferr := fn()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			// Left locked: the thread ends with this goroutine.
+			errc <- fmt.Errorf("restore netns: %w (fn: %v)", err, ferr)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// nodeExec runs the plugins in the node's namespace: each ExecPlugin forks the plugin from a
+// thread that inNetNS has put there, and a forked child starts in its parent thread's
+// namespaces. So bridge's cni0, its gateway address, the routes, the masquerade and portmap
+// rules (the plugins exec nft, which inherits the same) all land in the node namespace. This was
+// chosen over `nsenter --net=PATH plugin` because it needs no other binary and keeps libcni's
+// own RawExec (environment, stdin, error decoding) unchanged; only the fork's thread differs.
+type nodeExec struct {
+	*invoke.DefaultExec
+	netns string
+}
+
+func (e nodeExec) ExecPlugin(ctx context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
+	var out []byte
+	err := inNetNS(e.netns, func() error {
+		var err error
+		out, err = e.DefaultExec.ExecPlugin(ctx, pluginPath, stdin, environ)
+		return err
+	})
+	return out, err
+}
+
+// guardRootNetNS fails the test at its end when the host's own namespace gained a cni0, the
+// link that a bridge plugin run in the wrong namespace would make.
+func guardRootNetNS(t *testing.T) {
+	t.Helper()
+	_, err := net.InterfaceByName(DefaultBridge)
+	had := err == nil
+	t.Cleanup(func() {
+		if _, err := net.InterfaceByName(DefaultBridge); err == nil && !had {
+			t.Errorf("the host's root network namespace gained %s: a bridge plugin ran outside the test's node namespace; remove it by hand (ip link del %s)", DefaultBridge, DefaultBridge)
+		}
+	})
+}
