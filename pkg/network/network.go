@@ -64,6 +64,11 @@ type Manager struct {
 	exec invoke.Exec
 	cni  *libcni.CNIConfig
 
+	// placeholder is an empty network namespace for DEL of sandboxes whose own is gone
+	// (see delNetNS), made on first use.
+	placeholderOnce sync.Once
+	placeholder     *os.File
+
 	mu sync.Mutex
 	// adding holds the port mappings of ADDs in flight, which the cache does not have yet.
 	adding map[string]holder
@@ -212,8 +217,7 @@ func (m *Manager) reuse(ctx context.Context, network string, pod Pod) (*Result, 
 // It uses what the cache recorded at ADD (configuration, CNI_ARGS, port mappings), so it works
 // after a restart and after the configuration changed; without a cache entry it runs DEL with
 // the current configuration, which releases what an ADD cut short may hold. It succeeds when
-// nothing is left to delete, and when the namespace is gone (DEL then gets no netns, as CNI
-// allows).
+// nothing is left to delete, and when the namespace is gone (see delNetNS).
 func (m *Manager) Teardown(ctx context.Context, pod Pod) error {
 	if pod.ID == "" {
 		return fmt.Errorf("tear down network of pod %s: ID is required", pod)
@@ -238,7 +242,7 @@ func (m *Manager) Teardown(ctx context.Context, pod Pod) error {
 			errs = append(errs, err)
 		default:
 			rt := m.runtimeConf(pod, podIfName)
-			rt.NetNS = usableNetNS(pod.NetNS)
+			rt.NetNS = m.delNetNS(pod.NetNS)
 			if err := m.cni.DelNetworkList(ctx, list, rt); err != nil {
 				errs = append(errs, fmt.Errorf("CNI DEL %s: %w", list.Name, err))
 			}
@@ -278,10 +282,11 @@ func (m *Manager) IPs(id string) ([]netip.Addr, error) {
 	return nil, nil
 }
 
-// GC deletes the attachments of every sandbox not in keep (by ID), then lets the plugins
-// collect what they hold for others (host-local's allocations, the bridge's masquerade rules):
-// the clean-up after sandboxes that went while the agent was down. It must not run while a
-// Setup for an ID not in keep is in flight.
+// GC deletes the cached attachments of every sandbox not in keep (by ID): the clean-up after
+// sandboxes that went while the agent was down. Then it runs the plugins' own GC (CNI 1.1)
+// with keep as the valid attachments; of the v1.10.0 reference plugins bridge does not
+// implement it yet, so for the default network that step does nothing. It must not run while
+// a Setup for an ID not in keep is in flight.
 func (m *Manager) GC(ctx context.Context, keep []string) error {
 	valid := map[string]bool{}
 	for _, id := range keep {
@@ -317,14 +322,14 @@ func (m *Manager) GC(ctx context.Context, keep []string) error {
 	return nil
 }
 
-// del runs DEL for a cached attachment with what ADD was given; a namespace that is gone
-// becomes an empty netns. libcni removes the cache entry when DEL succeeds.
+// del runs DEL for a cached attachment with what ADD was given, but for a namespace that is
+// gone (see delNetNS). libcni removes the cache entry when DEL succeeds.
 func (m *Manager) del(ctx context.Context, att *libcni.NetworkAttachment) error {
 	list, rt, err := cachedConf(att)
 	if err != nil {
 		return err
 	}
-	rt.NetNS = usableNetNS(att.NetNS)
+	rt.NetNS = m.delNetNS(att.NetNS)
 	if err := m.cni.DelNetworkList(ctx, list, rt); err != nil {
 		return fmt.Errorf("CNI DEL %s for %s: %w", att.Network, att.ContainerID, err)
 	}

@@ -374,6 +374,9 @@ func TestPodNetwork(t *testing.T) {
 			t.Errorf("%s still allocated to %s after DEL", ip, id)
 		}
 		teardown(t, n.m, gone) // again: nothing left, still success
+		if rules := n.ruleset(t); strings.Contains(rules, gone.ID) {
+			t.Errorf("the node's nftables still name %s after DEL:\n%s", gone.ID, rules)
+		}
 		if got, err := n.m.IPs(gone.ID); err != nil || got != nil {
 			t.Errorf("IPs(gone) = %v, %v; want none", got, err)
 		}
@@ -436,6 +439,28 @@ func TestPodNetwork(t *testing.T) {
 	if got := n.cached(t); len(got) != 0 {
 		t.Errorf("cache entries left at the end: %v", got)
 	}
+	// The plugins' netfilter state (bridge's masquerade, portmap's DNAT) names the container
+	// IDs; none may be left once every pod is gone.
+	rules := n.ruleset(t)
+	for _, name := range []string{"a", "b", "web", "udp", "half", "gone", "c"} {
+		if strings.Contains(rules, "uid-"+name) {
+			t.Errorf("the node's nftables still name uid-%s at the end:\n%s", name, rules)
+		}
+	}
+}
+
+// ruleset returns the node namespace's nftables ruleset.
+func (n *node) ruleset(t *testing.T) string {
+	t.Helper()
+	var out []byte
+	err := inNetNS(n.netns, func() (err error) {
+		out, err = exec.Command("nft", "list", "ruleset").CombinedOutput()
+		return err
+	})
+	if err != nil {
+		t.Fatalf("nft list ruleset in the node netns: %v: %s", err, out)
+	}
+	return string(out)
 }
 
 func hasAddr(link string, ip netip.Addr) error {
