@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -365,6 +366,29 @@ func TestPodNetwork(t *testing.T) {
 		teardown(t, n.m, half)
 	})
 
+	t.Run("a sandbox made again in a new netns moves there", func(t *testing.T) {
+		moved := n.pod(t, "moved")
+		old := moved.NetNS
+		oldIP := setup(t, n.m, moved)
+		moved.NetNS = newNetNS(t, n.nsDir, "moved-again")
+		ip := setup(t, n.m, moved)
+		if owners := idsOf(n.allocated(t), moved.ID); len(owners) != 1 || owners[0] != ip.String() {
+			t.Errorf("moved holds %v, want only %s (it had %s)", owners, ip, oldIP)
+		}
+		if err := inNetNS(old, func() error {
+			if _, err := netlink.LinkByName("eth0"); err == nil {
+				return errors.New("eth0 is still there")
+			}
+			return nil
+		}); err != nil {
+			t.Errorf("the old netns: %v", err)
+		}
+		if got, err := tcpFrom(moved.NetNS, hostPort(ipWeb, 80)); err != nil || got != ip.String() {
+			t.Errorf("TCP moved → web from the new netns: %q, %v", got, err)
+		}
+		teardown(t, n.m, moved)
+	})
+
 	t.Run("DEL for a deleted netns", func(t *testing.T) {
 		gone := n.pod(t, "gone")
 		ip := setup(t, n.m, gone)
@@ -442,7 +466,7 @@ func TestPodNetwork(t *testing.T) {
 	// The plugins' netfilter state (bridge's masquerade, portmap's DNAT) names the container
 	// IDs; none may be left once every pod is gone.
 	rules := n.ruleset(t)
-	for _, name := range []string{"a", "b", "web", "udp", "half", "gone", "c"} {
+	for _, name := range []string{"a", "b", "web", "udp", "half", "moved", "gone", "c"} {
 		if strings.Contains(rules, "uid-"+name) {
 			t.Errorf("the node's nftables still name uid-%s at the end:\n%s", name, rules)
 		}
@@ -488,4 +512,79 @@ func idsOf(alloc map[string]string, id string) []string {
 		}
 	}
 	return ips
+}
+
+// TestPodNetworkConcurrent sets up pods at once, as pod workers do: each gets its own IP, and of
+// two pods asking for one host port at the same time exactly one gets it.
+func TestPodNetworkConcurrent(t *testing.T) {
+	ctx := context.Background()
+	n := newNode(t)
+	if _, err := n.m.EnsureDefaultConfig(testPodCIDR); err != nil {
+		t.Fatal(err)
+	}
+	const pods = 8
+	var ps []Pod
+	for i := range pods {
+		var ports []PortMapping
+		if i < 2 {
+			ports = []PortMapping{{HostPort: 9090, ContainerPort: 80}}
+		}
+		ps = append(ps, n.pod(t, "p"+strconv.Itoa(i), ports...))
+	}
+	type outcome struct {
+		ip  netip.Addr
+		err error
+	}
+	out := make([]outcome, pods)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i, p := range ps {
+		wg.Go(func() {
+			res, err := n.m.Setup(ctx, p)
+			if err == nil {
+				out[i].ip = res.IPs[0]
+			}
+			out[i].err = err
+		})
+	}
+	wg.Wait()
+	t.Logf("%d concurrent Setups in %s", pods, time.Since(t0).Round(time.Millisecond))
+
+	if (out[0].err == nil) == (out[1].err == nil) {
+		t.Errorf("two pods on host port 9090 at once: errors %v and %v; want exactly one conflict", out[0].err, out[1].err)
+	}
+	for _, o := range out[:2] {
+		if o.err != nil && !errors.Is(o.err, ErrHostPortConflict) {
+			t.Errorf("the refused pod's error %v is no ErrHostPortConflict", o.err)
+		}
+	}
+	seen := map[netip.Addr]string{}
+	for i, o := range out[2:] {
+		if o.err != nil {
+			t.Errorf("Setup %s: %v", ps[i+2], o.err)
+			continue
+		}
+		if other, dup := seen[o.ip]; dup {
+			t.Errorf("%s handed out to %s and %s", o.ip, other, ps[i+2])
+		}
+		seen[o.ip] = ps[i+2].ID
+	}
+	alloc := n.allocated(t)
+	if len(alloc) != pods-1 {
+		t.Errorf("host-local holds %d IPs, want %d: %v", len(alloc), pods-1, alloc)
+	}
+
+	t0 = time.Now()
+	for _, p := range ps {
+		wg.Go(func() {
+			if err := n.m.Teardown(ctx, p); err != nil {
+				t.Errorf("Teardown %s: %v", p, err)
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d concurrent Teardowns in %s", pods, time.Since(t0).Round(time.Millisecond))
+	if got := n.allocated(t); len(got) != 0 {
+		t.Errorf("allocations left: %v", got)
+	}
 }
