@@ -185,15 +185,16 @@ func (m *Manager) Setup(ctx context.Context, pod Pod) (*Result, error) {
 	return out, nil
 }
 
-// reuse returns the cached result of the pod's attachment to network when it is for the same
-// namespace and CHECK passes. Otherwise it deletes what is there and returns nil.
+// reuse returns the cached result of the pod's attachment when it is to network, for the same
+// namespace, and CHECK passes. Otherwise it deletes what is there (an attachment to a network
+// configured before, or in a namespace made before) and returns nil.
 func (m *Manager) reuse(ctx context.Context, network string, pod Pod) (*Result, error) {
-	att, err := m.attachment(pod.ID, network)
+	att, err := m.attachment(pod.ID)
 	if err != nil || att == nil {
 		return nil, err
 	}
 	logger := klog.FromContext(ctx)
-	if att.NetNS == pod.NetNS {
+	if att.Network == network && att.NetNS == pod.NetNS {
 		list, rt, err := cachedConf(att)
 		if err != nil {
 			return nil, fmt.Errorf("set up network of pod %s: %w", pod, err)
@@ -336,14 +337,14 @@ func (m *Manager) del(ctx context.Context, att *libcni.NetworkAttachment) error 
 	return nil
 }
 
-// attachment returns the cached attachment of id to network on the pod's interface, or nil.
-func (m *Manager) attachment(id, network string) (*libcni.NetworkAttachment, error) {
+// attachment returns the cached attachment of id on the pod's interface, or nil.
+func (m *Manager) attachment(id string) (*libcni.NetworkAttachment, error) {
 	atts, err := m.cni.GetCachedAttachments(id)
 	if err != nil {
 		return nil, fmt.Errorf("read CNI cache: %w", err)
 	}
 	for _, att := range atts {
-		if att.Network == network && att.IfName == podIfName {
+		if att.Network != loopbackNetwork && att.IfName == podIfName {
 			return att, nil
 		}
 	}

@@ -316,6 +316,23 @@ func TestPodNetwork(t *testing.T) {
 		}
 	})
 
+	outside := n.outside(t)
+	t.Run("hostPort reaches the pod from outside the node", func(t *testing.T) {
+		if got, err := tcpFrom(outside, hostPort(nodeUplink, 8080)); err != nil || got != outsideAddr.String() {
+			t.Errorf("TCP outside → node %s:8080 → web:80: server saw %q, %v; want %s", nodeUplink, got, err, outsideAddr)
+		}
+	})
+
+	t.Run("pods reach outside the node masqueraded", func(t *testing.T) {
+		serveTCP(t, outside, hostPort(outsideAddr, 8000))
+		if got, err := tcpFrom(b.NetNS, hostPort(outsideAddr, 8000)); err != nil || got != nodeUplink.String() {
+			t.Errorf("TCP b → outside: server saw %q, %v; want the node's %s (ipMasq)", got, err, nodeUplink)
+		}
+		if got, err := udpRoundTrip(t, outside, b.NetNS, hostPort(outsideAddr, 5353)); err != nil || got != nodeUplink.String() {
+			t.Errorf("UDP b → outside: server saw %q, %v; want the node's %s (ipMasq)", got, err, nodeUplink)
+		}
+	})
+
 	t.Run("a second pod on the same hostPort fails clearly", func(t *testing.T) {
 		other := n.pod(t, "other", PortMapping{HostPort: 8080, ContainerPort: 8080})
 		_, err := n.m.Setup(ctx, other)
@@ -485,6 +502,54 @@ func (n *node) ruleset(t *testing.T) string {
 		t.Fatalf("nft list ruleset in the node netns: %v: %s", err, out)
 	}
 	return string(out)
+}
+
+// The node's uplink to "outside": a veth pair between the node's netns and another, standing
+// for the node's network (documentation addresses, and only inside the test's namespaces).
+var (
+	nodeUplink  = netip.MustParseAddr("198.51.100.1")
+	outsideAddr = netip.MustParseAddr("198.51.100.2")
+)
+
+// outside returns a new netns linked to the node's by a veth pair.
+func (n *node) outside(t *testing.T) string {
+	t.Helper()
+	path := newNetNS(t, n.nsDir, "outside")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	addr := func(link netlink.Link, ip netip.Addr) error {
+		a, err := netlink.ParseAddr(ip.String() + "/30")
+		if err == nil {
+			err = netlink.AddrAdd(link, a)
+		}
+		if err == nil {
+			err = netlink.LinkSetUp(link)
+		}
+		return err
+	}
+	err = inNetNS(n.netns, func() error {
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "uplink"}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(f.Fd()))}
+		if err := netlink.LinkAdd(veth); err != nil {
+			return err
+		}
+		return addr(veth, nodeUplink)
+	})
+	if err == nil {
+		err = inNetNS(path, func() error {
+			l, err := netlink.LinkByName("eth0")
+			if err != nil {
+				return err
+			}
+			return addr(l, outsideAddr)
+		})
+	}
+	if err != nil {
+		t.Fatalf("link the outside netns to the node's: %v", err)
+	}
+	return path
 }
 
 func hasAddr(link string, ip netip.Addr) error {
