@@ -168,26 +168,3 @@ func TestEnsureDefaultConfig(t *testing.T) {
 		}
 	})
 }
-
-func TestUsableNetNS(t *testing.T) {
-	dir := t.TempDir()
-	plain := filepath.Join(dir, "plain")
-	if err := os.WriteFile(plain, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name, path, want string
-	}{
-		{"empty", "", ""},
-		{"missing", filepath.Join(dir, "gone"), ""},
-		{"plain file (an unmounted bind mount)", plain, ""},
-		{"a namespace", "/proc/self/ns/net", "/proc/self/ns/net"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := usableNetNS(tc.path); got != tc.want {
-				t.Errorf("usableNetNS(%q) = %q, want %q", tc.path, got, tc.want)
-			}
-		})
-	}
-}

@@ -26,33 +26,42 @@ import (
 // restored is never unlocked, which makes the Go runtime end it with the goroutine instead of
 // handing it to other goroutines in the wrong namespace.
 
-// newNetNS makes a network namespace and bind-mounts it at dir/name (as `ip netns add` does
-// under /run/netns); the returned path is what CNI gets as the netns. The cleanup unmounts it,
-// which lets the kernel destroy it with everything in it once nothing else holds it.
+// newNetNS makes a network namespace and pins it at dir/name with PinNetNS (as `ip netns add`
+// does under /run/netns); the returned path is what CNI gets as the netns. The cleanup unpins
+// it, which lets the kernel destroy it with everything in it once nothing else holds it.
 func newNetNS(t *testing.T, dir, name string) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, nil, 0o444); err != nil {
-		t.Fatal(err)
-	}
 	errc := make(chan error, 1)
 	go func() {
-		// This thread never leaves the new namespace: it is left locked, so it exits with the
-		// goroutine.
+		// The thread goes back to its namespace before it is unlocked (see inNetNS); it is not
+		// left to end with the goroutine, as the Go runtime parks the main thread instead, which
+		// would leave /proc/self/ns/net naming this namespace.
 		runtime.LockOSThread()
+		own, err := os.Open(threadNetNS)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer own.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("unshare: %w", err)
 			return
 		}
-		self := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
-		if err := unix.Mount(self, path, "", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("bind mount %s: %w", self, err)
+		err = PinNetNS(threadNetNS, path)
+		if err == nil {
+			var lo netlink.Link
+			if lo, err = netlink.LinkByName("lo"); err == nil {
+				err = netlink.LinkSetUp(lo)
+			}
+		}
+		if serr := unix.Setns(int(own.Fd()), unix.CLONE_NEWNET); serr != nil {
+			errc <- fmt.Errorf("restore netns: %w", serr) // left locked: the thread ends
 			return
 		}
-		lo, err := netlink.LinkByName("lo")
-		if err == nil {
-			err = netlink.LinkSetUp(lo)
-		}
+		runtime.UnlockOSThread()
 		errc <- err
 	}()
 	err := <-errc
@@ -63,17 +72,11 @@ func newNetNS(t *testing.T, dir, name string) string {
 	return path
 }
 
-// removeNetNS unmounts a namespace that newNetNS mounted (only when it is still a namespace,
-// so never something else mounted there) and removes the file.
+// removeNetNS unpins a namespace that newNetNS pinned.
 func removeNetNS(t *testing.T, path string) {
 	t.Helper()
-	if usableNetNS(path) != "" {
-		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", path, err)
-		}
-	}
-	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
-		t.Errorf("remove %s: %v", path, err)
+	if err := UnpinNetNS(path); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -83,7 +86,7 @@ func inNetNS(path string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		orig, err := os.Open(fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid()))
+		orig, err := os.Open(threadNetNS)
 		if err != nil {
 			runtime.UnlockOSThread()
 			errc <- err

@@ -44,8 +44,9 @@ type Pod struct {
 	Namespace string
 	Name      string
 	UID       string
-	// NetNS is the path of the sandbox's network namespace. Teardown may get an empty path or
-	// one that no longer names a namespace.
+	// NetNS is the path of the sandbox's network namespace, pinned (see PinNetNS) so that it
+	// names that namespace and no other for the sandbox's life. Teardown may get an empty path
+	// or one that no longer names a namespace.
 	NetNS        string
 	PortMappings []PortMapping
 }
@@ -142,8 +143,11 @@ func (m *Manager) Status(ctx context.Context) error {
 // pass (another namespace, an ADD cut short) is deleted first. A host port that another pod
 // holds is an error wrapping ErrHostPortConflict.
 func (m *Manager) Setup(ctx context.Context, pod Pod) (*Result, error) {
-	if pod.ID == "" || pod.NetNS == "" {
-		return nil, fmt.Errorf("set up network of pod %s: ID and NetNS are required", pod)
+	if pod.ID == "" {
+		return nil, fmt.Errorf("set up network of pod %s: ID is required", pod)
+	}
+	if err := checkPodNetNS(pod.NetNS); err != nil {
+		return nil, fmt.Errorf("set up network of pod %s: %w", pod, err)
 	}
 	list, err := loadConfList(m.cfg.ConfDir)
 	if err != nil {

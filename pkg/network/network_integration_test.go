@@ -406,6 +406,27 @@ func TestPodNetwork(t *testing.T) {
 		teardown(t, n.m, moved)
 	})
 
+	t.Run("the agent's own netns is refused", func(t *testing.T) {
+		// A stale /proc/PID/ns/net could name it; bridge would then take the node's eth0.
+		self := filepath.Join(n.nsDir, "self")
+		if err := PinNetNS(threadNetNS, self); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { removeNetNS(t, self) })
+		pod := Pod{ID: "uid-self", Namespace: "test", Name: "self", NetNS: self}
+		if _, err := n.m.Setup(ctx, pod); err == nil || !strings.Contains(err.Error(), "agent's own") {
+			t.Errorf("Setup in the agent's own netns = %v, want a refusal", err)
+		}
+		if _, err := n.m.Setup(ctx, Pod{ID: "uid-proc", NetNS: "/proc/self/ns/net"}); err == nil || !strings.Contains(err.Error(), "PinNetNS") {
+			t.Errorf("Setup with a /proc netns = %v, want a refusal", err)
+		}
+		before, _ := net.Interfaces()
+		teardown(t, n.m, pod) // DEL goes to the placeholder, never to the agent's netns
+		if after, _ := net.Interfaces(); len(after) != len(before) {
+			t.Errorf("the agent's netns had %d links before Teardown, %d after", len(before), len(after))
+		}
+	})
+
 	t.Run("DEL for a deleted netns", func(t *testing.T) {
 		gone := n.pod(t, "gone")
 		ip := setup(t, n.m, gone)
