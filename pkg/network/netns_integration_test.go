@@ -3,13 +3,18 @@
 package network
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/vishvananda/netlink"
@@ -149,4 +154,104 @@ func guardRootNetNS(t *testing.T) {
 			t.Errorf("the host's root network namespace gained %s: a bridge plugin ran outside the test's node namespace; remove it by hand (ip link del %s)", DefaultBridge, DefaultBridge)
 		}
 	})
+}
+
+// tcpFrom dials addr over TCP from inside netns and returns what the server sent.
+func tcpFrom(netns, addr string) (string, error) {
+	var got string
+	err := inNetNS(netns, func() error {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		got, err = bufio.NewReader(c).ReadString('\n')
+		return err
+	})
+	return strings.TrimSpace(got), err
+}
+
+// serveTCP listens on addr inside netns and answers each connection with the peer's IP, so a
+// client learns which source address the server saw.
+func serveTCP(t *testing.T, netns, addr string) {
+	t.Helper()
+	var l net.Listener
+	if err := inNetNS(netns, func() (err error) { l, err = net.Listen("tcp", addr); return err }); err != nil {
+		t.Fatalf("listen %s in %s: %v", addr, netns, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+			_, _ = c.Write([]byte(host + "\n"))
+			c.Close()
+		}
+	}()
+}
+
+// udpRoundTrip listens on addr over UDP inside server, sends a datagram from inside client,
+// and returns the source IP the server saw, which it echoes back as the reply.
+func udpRoundTrip(t *testing.T, server, client, addr string) (string, error) {
+	t.Helper()
+	var pc net.PacketConn
+	if err := inNetNS(server, func() (err error) { pc, err = net.ListenPacket("udp", addr); return err }); err != nil {
+		t.Fatalf("listen udp %s: %v", addr, err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			_, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			host, _, _ := net.SplitHostPort(from.String())
+			_, _ = pc.WriteTo([]byte(host), from)
+		}
+	}()
+	var got string
+	err := inNetNS(client, func() error {
+		c, err := net.Dial("udp", addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		buf := make([]byte, 64)
+		// UDP may lose the first datagram while ARP resolves; send until a reply comes.
+		for i := 0; i < 20; i++ {
+			if _, err := c.Write([]byte("ping")); err != nil {
+				return err
+			}
+			_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			n, err := c.Read(buf)
+			if err == nil {
+				got = string(buf[:n])
+				return nil
+			}
+		}
+		return errors.New("no UDP reply")
+	})
+	return got, err
+}
+
+func hasAddr(link string, ip netip.Addr) error {
+	l, err := netlink.LinkByName(link)
+	if err != nil {
+		return err
+	}
+	addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		if got, ok := netip.AddrFromSlice(a.IP); ok && got.Unmap() == ip {
+			return nil
+		}
+	}
+	return errors.New(link + " lacks " + ip.String())
 }
