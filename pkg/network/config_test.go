@@ -1,10 +1,12 @@
 package network
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/libcni"
@@ -167,4 +169,20 @@ func TestEnsureDefaultConfig(t *testing.T) {
 			t.Fatalf("loadConfList of an empty dir = %v, want ErrNoConfig", err)
 		}
 	})
+}
+
+func TestStatusWithoutPlugins(t *testing.T) {
+	m, err := New(Config{ConfDir: t.TempDir(), BinDirs: []string{t.TempDir()}, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Status(context.Background()); !errors.Is(err, ErrNoConfig) {
+		t.Errorf("Status with no config = %v, want ErrNoConfig", err)
+	}
+	if _, err := m.EnsureDefaultConfig("10.88.0.0/16"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Status(context.Background()); err == nil || !strings.Contains(err.Error(), `failed to find plugin "bridge"`) {
+		t.Errorf("Status with no plugins = %v, want that bridge is not found", err)
+	}
 }

@@ -119,14 +119,15 @@ func (m *Manager) EnsureDefaultConfig(podCIDRs ...string) (bool, error) {
 	return true, nil
 }
 
-// Status returns nil when the node's network is usable: a configuration is there, and each of
-// its plugins is found and answers STATUS.
+// Status returns nil when the node's network is usable: a configuration is there, each of its
+// plugins and loopback is found, and the plugins answer STATUS. The node's Ready condition can
+// carry its error.
 func (m *Manager) Status(ctx context.Context) error {
 	list, err := loadConfList(m.cfg.ConfDir)
 	if err != nil {
 		return err
 	}
-	for _, p := range list.Plugins {
+	for _, p := range append(list.Plugins, loopbackConfList().Plugins...) {
 		if _, err := m.exec.FindInPath(p.Network.Type, m.cfg.BinDirs); err != nil {
 			return err
 		}
