@@ -11,8 +11,8 @@
 #
 # Environment: KL_CACHE (default /var/cache/kubelet-lite). The build uses its own GOCACHE
 # ($KL_CACHE/cni/go-build), the shared module cache, CGO_ENABLED=0 and -trimpath, and ignores
-# GOFLAGS from the environment. The plugins' netfilter work (bridge's ipMasq, portmap) needs the
-# `nft` or `iptables` command on the node at run time (hack/deps.sh installs nftables).
+# GOFLAGS from the environment. At run time the default network's netfilter work (bridge's
+# ipMasq, portmap) needs the `nft` command on the node (hack/deps.sh installs nftables).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
