@@ -31,9 +31,10 @@ if has integration || has e2e || has run || has vm; then
 	log build; t=$(date +%s)
 	hack/build.sh
 	hack/images/build.sh "$KL_CACHE/images"
+	hack/cni.sh
 	stamp build "$t"
 fi
-export KL_BINARY=$bin/kubelet-lite KL_IMAGES=$KL_CACHE/images
+export KL_BINARY=$bin/kubelet-lite KL_IMAGES=$KL_CACHE/images KL_CNI_BIN=$KL_CACHE/cni/bin
 
 if has integration; then
 	log "host integration tests"; t=$(date +%s)
