@@ -11,7 +11,8 @@ import (
 
 // The resource metrics, named and described as upstream's kubelet serves
 // them at /metrics/resource (pkg/kubelet/metrics/collectors), which
-// metrics-server scrapes.
+// metrics-server scrapes. Upstream's scrape_error, deprecated in 1.29, is
+// hidden by a 1.37 kubelet and left out here; resource_scrape_error replaces it.
 var (
 	containerLabels = []string{"container", "pod", "namespace"}
 	podLabels       = []string{"pod", "namespace"}
@@ -38,8 +39,6 @@ var (
 		"Current working set of the pod in bytes", podLabels, nil, metrics.STABLE, "")
 	podSwapDesc = metrics.NewDesc("pod_swap_usage_bytes",
 		"Current amount of the pod swap usage in bytes. Reported only on non-windows systems", podLabels, nil, metrics.ALPHA, "")
-	scrapeErrorDesc = metrics.NewDesc("scrape_error",
-		"1 if there was an error while getting container metrics, 0 otherwise", nil, nil, metrics.ALPHA, "1.29.0")
 	resourceScrapeErrorDesc = metrics.NewDesc("resource_scrape_error",
 		"1 if there was an error while getting container metrics, 0 otherwise", nil, nil, metrics.STABLE, "")
 )
@@ -68,7 +67,7 @@ var _ metrics.StableCollector = (*resourceCollector)(nil)
 func (r *resourceCollector) DescribeWithStability(ch chan<- *metrics.Desc) {
 	for _, d := range []*metrics.Desc{nodeCPUDesc, nodeMemoryDesc, nodeSwapDesc, containerStartDesc,
 		containerCPUDesc, containerMemoryDesc, containerSwapDesc, containerSwapLimitDesc,
-		podCPUDesc, podMemoryDesc, podSwapDesc, scrapeErrorDesc, resourceScrapeErrorDesc} {
+		podCPUDesc, podMemoryDesc, podSwapDesc, resourceScrapeErrorDesc} {
 		ch <- d
 	}
 }
@@ -77,7 +76,6 @@ func (r *resourceCollector) CollectWithStability(ch chan<- metrics.Metric) {
 	ctx := context.Background()
 	var scrapeErr float64
 	defer func() {
-		ch <- metrics.NewLazyConstMetric(scrapeErrorDesc, metrics.GaugeValue, scrapeErr)
 		ch <- metrics.NewLazyConstMetric(resourceScrapeErrorDesc, metrics.GaugeValue, scrapeErr)
 	}()
 	pods, err := r.list(ctx)
