@@ -246,3 +246,32 @@ func TestNewRejectsMissingNodeName(t *testing.T) {
 		t.Error("New without NodeName succeeded")
 	}
 }
+
+// TestRealProc reads this host's own /proc and cgroup root (v1 or v2): the
+// kernel's real formats give a node CPU, memory and process figure.
+func TestRealProc(t *testing.T) {
+	c, err := New(Config{NodeName: "host", RootDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c.Summary(ctx, nil)
+	time.Sleep(200 * time.Millisecond)
+	n := c.Summary(ctx, nil).Node
+	if n.CPU == nil || n.CPU.UsageCoreNanoSeconds == nil || *n.CPU.UsageCoreNanoSeconds == 0 || n.CPU.UsageNanoCores == nil {
+		t.Errorf("node CPU = %+v, want usage and a rate", n.CPU)
+	}
+	if m := n.Memory; m == nil || m.WorkingSetBytes == nil || *m.WorkingSetBytes == 0 || m.AvailableBytes == nil ||
+		*m.UsageBytes < *m.WorkingSetBytes {
+		t.Errorf("node memory = %+v, want usage >= working set > 0 and available bytes", m)
+	}
+	if n.Rlimit == nil || n.Rlimit.MaxPID == nil || *n.Rlimit.NumOfRunningProcesses == 0 {
+		t.Errorf("node rlimit = %+v, want pid max and task count", n.Rlimit)
+	}
+	if n.StartTime.IsZero() || !n.StartTime.Before(&metav1.Time{Time: time.Now()}) {
+		t.Errorf("node start time = %v, want the boot time", n.StartTime)
+	}
+	if n.Fs == nil {
+		t.Error("no node fs stats")
+	}
+}
