@@ -35,6 +35,9 @@ type statusInput struct {
 	Runtime map[string]sandbox.ContainerStatus
 	// Waiting holds the containers the sync could not start, and why.
 	Waiting map[string]waiting
+	// Previous holds, per container, the exited attempt it was last
+	// restarted from: the last state of the attempt after it.
+	Previous map[string]sandbox.ContainerStatus
 	// Ready and Started, when set, give the probes' verdicts for running
 	// containers; without them a running container is ready and started.
 	Ready, Started func(container string) bool
@@ -42,7 +45,9 @@ type statusInput struct {
 
 // buildStatus renders a sync's outcome as the upstream PodStatus: one status
 // per container (init containers in InitContainerStatuses), an exited
-// container that waits to restart shown as waiting with its last state.
+// container that waits to restart shown as waiting with its last state, a
+// restarted one with the attempt before as its last state, and an init
+// container that exited 0 ready, as upstream's prober manager marks it.
 func buildStatus(pod *corev1.Pod, in statusInput) corev1.PodStatus {
 	st := corev1.PodStatus{Phase: in.Phase, QOSClass: in.QOS}
 	if !in.StartTime.IsZero() {
@@ -51,7 +56,12 @@ func buildStatus(pod *corev1.Pod, in statusInput) corev1.PodStatus {
 	}
 	defaultWait := reasonContainerCreating
 	for _, c := range pod.Spec.InitContainers {
-		st.InitContainerStatuses = append(st.InitContainerStatuses, containerStatus(c, in, defaultWait))
+		cs := containerStatus(c, in, defaultWait)
+		sidecar := c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+		if t := cs.State.Terminated; t != nil && t.ExitCode == 0 && !sidecar {
+			cs.Ready = true
+		}
+		st.InitContainerStatuses = append(st.InitContainerStatuses, cs)
 		if rs, ok := in.Runtime[c.Name]; !ok || rs.State != sandbox.StateExited || rs.ExitCode != 0 {
 			defaultWait = reasonPodInitializing
 		}
@@ -70,11 +80,16 @@ func containerStatus(c corev1.Container, in statusInput, defaultWait string) cor
 		cs.ImageID = rs.ImageID
 		cs.RestartCount = int32(rs.Attempt)
 	}
+	if prev, ok := in.Previous[c.Name]; ok && exists && prev.Attempt == rs.Attempt-1 {
+		cs.LastTerminationState.Terminated = terminated(prev)
+	}
 	w, isWaiting := in.Waiting[c.Name]
+	started := false
+	cs.Started = &started
 	switch {
 	case exists && rs.State == sandbox.StateRunning:
-		started := in.Started == nil || in.Started(c.Name)
-		cs.Started, cs.Ready = &started, in.Ready == nil || in.Ready(c.Name)
+		started = in.Started == nil || in.Started(c.Name)
+		cs.Ready = in.Ready == nil || in.Ready(c.Name)
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(rs.StartedAt)}
 	case exists && rs.State == sandbox.StateExited && !isWaiting:
 		cs.State.Terminated = terminated(rs)

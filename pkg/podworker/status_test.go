@@ -73,3 +73,55 @@ func TestBuildStatus(t *testing.T) {
 		})
 	}
 }
+
+func TestBuildStatusReadyAndLastState(t *testing.T) {
+	always := corev1.ContainerRestartPolicyAlways
+	pod := &corev1.Pod{Spec: corev1.PodSpec{
+		InitContainers: []corev1.Container{{Name: "init"}, {Name: "side", RestartPolicy: &always}},
+		Containers:     []corev1.Container{{Name: "a"}},
+	}}
+	exited := func(name string, attempt, code int) sandbox.ContainerStatus {
+		reason := sandbox.ReasonCompleted
+		if code != 0 {
+			reason = sandbox.ReasonError
+		}
+		return sandbox.ContainerStatus{ID: name + itoa(attempt), Name: name, State: sandbox.StateExited, ExitCode: code, Reason: reason, Attempt: attempt}
+	}
+	runningA := sandbox.ContainerStatus{ID: "a2", Name: "a", State: sandbox.StateRunning, Attempt: 2}
+	cases := []struct {
+		name string
+		in   statusInput
+		// want is "<state> ready=<bool>" for init, side and a.
+		want []string
+	}{
+		{"init exited 0 is ready, a sidecar that exited is not",
+			statusInput{Runtime: map[string]sandbox.ContainerStatus{"init": exited("init", 0, 0), "side": exited("side", 0, 0)}},
+			[]string{"terminated:Completed:0 ready=true", "terminated:Completed:0 ready=false", "waiting:ContainerCreating ready=false"}},
+		{"failed init is not ready",
+			statusInput{Runtime: map[string]sandbox.ContainerStatus{"init": exited("init", 0, 3)}},
+			[]string{"terminated:Error:3 ready=false", "waiting:PodInitializing ready=false", "waiting:PodInitializing ready=false"}},
+		{"a restarted container shows the attempt before as its last state",
+			statusInput{Runtime: map[string]sandbox.ContainerStatus{"init": exited("init", 0, 0), "a": runningA},
+				Previous: map[string]sandbox.ContainerStatus{"a": exited("a", 1, 1)}},
+			[]string{"terminated:Completed:0 ready=true", "waiting:ContainerCreating ready=false", "running|last:Error ready=true"}},
+		{"a previous attempt that is not the one before is not shown",
+			statusInput{Runtime: map[string]sandbox.ContainerStatus{"init": exited("init", 0, 0), "a": runningA},
+				Previous: map[string]sandbox.ContainerStatus{"a": exited("a", 0, 1)}},
+			[]string{"terminated:Completed:0 ready=true", "waiting:ContainerCreating ready=false", "running ready=true"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st := buildStatus(pod, tc.in)
+			all := append(st.InitContainerStatuses, st.ContainerStatuses...)
+			for i, cs := range all {
+				got := stateOf(cs) + " ready=" + map[bool]string{true: "true", false: "false"}[cs.Ready]
+				if got != tc.want[i] {
+					t.Errorf("%s: %s, want %s", cs.Name, got, tc.want[i])
+				}
+				if cs.Started == nil || *cs.Started != (cs.State.Running != nil) {
+					t.Errorf("%s: started = %v, want set, true only while running", cs.Name, cs.Started)
+				}
+			}
+		})
+	}
+}

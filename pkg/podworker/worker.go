@@ -46,6 +46,9 @@ type worker struct {
 	volumesOf *corev1.Pod
 	// probed maps a container to the attempt (ID) whose probes run.
 	probed map[string]string
+	// previous maps a container to the exited attempt it was last restarted
+	// from, which upstream shows as the lastState of the attempt after it.
+	previous map[string]sandbox.ContainerStatus
 	// startTime is when the worker first synced the pod.
 	startTime time.Time
 	// reported is the status last handed to the status store.
@@ -154,11 +157,12 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	if err := wk.ensureSandbox(ctx, pod, res); err != nil {
 		return 0, err
 	}
-	obs, _, err := wk.observe(pod)
+	obs, before, err := wk.observe(pod)
 	if err != nil {
 		return 0, err
 	}
 	plan := decide(pod, obs, wk.backOff(pod))
+	wk.rememberRestarts(plan, before)
 	waits := map[string]waiting{}
 	var errs []error
 	// Volumes are made before a container starts, and made again when the
@@ -191,7 +195,7 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	// The phase is that of the containers as they are now; deciding again
 	// with a backoff that only looks (never records a restart) gives it.
 	phase := decide(pod, after, func(string, time.Time) time.Duration { return time.Second }).Phase
-	in := statusInput{QOS: res.QOSClass, Phase: phase, StartTime: wk.startTime, Runtime: raw, Waiting: waits}
+	in := statusInput{QOS: res.QOSClass, Phase: phase, StartTime: wk.startTime, Runtime: raw, Waiting: waits, Previous: wk.previous}
 	if pr := p.cfg.Probes; pr != nil {
 		in.Ready = func(name string) bool { return pr.Ready(pod.UID, name) }
 		in.Started = func(name string) bool { return pr.Started(pod.UID, name) }
@@ -199,6 +203,19 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	wk.report(pod, buildStatus(pod, in))
 	klog.V(2).InfoS("Pod synced", "pod", klog.KObj(pod), "phase", phase, "started", len(plan.Start), "backingOff", len(plan.BackOff))
 	return next, errors.Join(errs...)
+}
+
+// rememberRestarts keeps the exited attempt of each container the plan
+// restarts, as the last state of the next one.
+func (wk *worker) rememberRestarts(p plan, before map[string]sandbox.ContainerStatus) {
+	for _, s := range p.Start {
+		if st, ok := before[s.Container.Name]; ok && st.State == sandbox.StateExited {
+			if wk.previous == nil {
+				wk.previous = map[string]sandbox.ContainerStatus{}
+			}
+			wk.previous[s.Container.Name] = st
+		}
+	}
 }
 
 // ensureSandbox makes the pod's sandbox run. A sandbox recreated since the
