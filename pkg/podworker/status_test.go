@@ -125,3 +125,23 @@ func TestBuildStatusReadyAndLastState(t *testing.T) {
 		})
 	}
 }
+
+func TestRememberRestarts(t *testing.T) {
+	a, b, c := &corev1.Container{Name: "a"}, &corev1.Container{Name: "b"}, &corev1.Container{Name: "c"}
+	before := map[string]sandbox.ContainerStatus{
+		"a": {ID: "a0", State: sandbox.StateExited, ExitCode: 1},
+		"c": {ID: "c0", State: sandbox.StateRunning},
+	}
+	wk := &worker{previous: map[string]sandbox.ContainerStatus{"b": {ID: "b3"}}}
+	// a restarts from an exited attempt and b has no attempt before (it
+	// keeps what it had); c is not seen exited, so there is no exit to keep.
+	wk.rememberRestarts(plan{Start: []start{{Container: a, Attempt: 1}, {Container: b}, {Container: c, Attempt: 1}}}, before)
+	got := map[string]string{}
+	for name, st := range wk.previous {
+		got[name] = st.ID
+	}
+	want := map[string]string{"a": "a0", "b": "b3"}
+	if len(got) != len(want) || got["a"] != want["a"] || got["b"] != want["b"] {
+		t.Errorf("previous = %v, want %v", got, want)
+	}
+}
