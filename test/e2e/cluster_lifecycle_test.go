@@ -245,25 +245,38 @@ func (lc *lcCluster) crashLoop(t *testing.T) {
 }
 
 // oomKilled: a container that allocates past its 32 Mi limit is killed by
-// the kernel and shows terminated OOMKilled, exit code 137.
+// the kernel: with restartPolicy Never it shows terminated OOMKilled, exit
+// code 137; with OnFailure it restarts and shows that as its lastState.
+// Upstream records no event for it (its SystemOOM event is for OOM kills
+// outside any container), and neither does the agent.
 func (lc *lcCluster) oomKilled(t *testing.T) {
-	const name = "lc-oom"
-	mem := resource.MustParse("32Mi")
-	lc.create(t, name, corev1.PodSpec{
-		RestartPolicy: corev1.RestartPolicyNever,
-		Containers: []corev1.Container{{
-			Name: "app", Command: []string{"sh", "-c", "echo allocating; head -c 128m /dev/zero | tail"},
-			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: mem}},
-		}},
-	})
-	pod := lc.waitPod(t, name, 90*time.Second, "terminated", func(p *corev1.Pod) (bool, string) {
+	spec := func(policy corev1.RestartPolicy) corev1.PodSpec {
+		return corev1.PodSpec{
+			RestartPolicy: policy,
+			Containers: []corev1.Container{{
+				Name: "app", Command: []string{"sh", "-c", "echo allocating; head -c 128m /dev/zero | tail"},
+				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")}},
+			}},
+		}
+	}
+	lc.create(t, "lc-oom", spec(corev1.RestartPolicyNever))
+	lc.create(t, "lc-oom-restart", spec(corev1.RestartPolicyOnFailure))
+	pod := lc.waitPod(t, "lc-oom", 90*time.Second, "terminated", func(p *corev1.Pod) (bool, string) {
 		cs := lcStatus(p.Status.ContainerStatuses, "app")
 		return cs != nil && cs.State.Terminated != nil && p.Status.Phase == corev1.PodFailed, fmt.Sprintf("%s %s", p.Status.Phase, lcState(cs))
 	})
 	if term := lcStatus(pod.Status.ContainerStatuses, "app").State.Terminated; term.Reason != "OOMKilled" || term.ExitCode != 137 {
 		t.Errorf("terminated = %s %d (%s), want OOMKilled 137", term.Reason, term.ExitCode, term.Message)
 	}
-	t.Logf("events: %v", lc.events(t, pod))
+	t.Logf("events of lc-oom: %v", lc.events(t, pod))
+	pod = lc.waitPod(t, "lc-oom-restart", 90*time.Second, "restarted", func(p *corev1.Pod) (bool, string) {
+		cs := lcStatus(p.Status.ContainerStatuses, "app")
+		return cs != nil && cs.RestartCount >= 1 && cs.LastTerminationState.Terminated != nil && p.Status.Phase == corev1.PodRunning,
+			fmt.Sprintf("%s %s", p.Status.Phase, lcState(cs))
+	})
+	if last := lcStatus(pod.Status.ContainerStatuses, "app").LastTerminationState.Terminated; last.Reason != "OOMKilled" || last.ExitCode != 137 {
+		t.Errorf("lastState.terminated = %s %d (%s), want OOMKilled 137", last.Reason, last.ExitCode, last.Message)
+	}
 }
 
 // readiness: a readiness probe that fails for a while turns the
