@@ -112,7 +112,8 @@ func terminated(rs sandbox.ContainerStatus) *corev1.ContainerStateTerminated {
 	}
 }
 
-// backOffWaiting is the waiting state of a container in CrashLoopBackOff.
+// backOffWaiting is the waiting state of a container in CrashLoopBackOff;
+// d is the whole backoff period, as upstream says it, not what is left of it.
 func backOffWaiting(pod *corev1.Pod, name string, d time.Duration) waiting {
 	return waiting{Reason: reasonCrashLoopBackOff, Message: fmt.Sprintf(
 		"back-off %s restarting failed container=%s pod=%s_%s(%s)", d.Round(time.Second), name, pod.Name, pod.Namespace, pod.UID)}

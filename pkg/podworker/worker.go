@@ -183,8 +183,9 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	}
 	next := time.Hour
 	for name, d := range plan.BackOff {
-		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s", name)
-		waits[name] = backOffWaiting(pod, name, d)
+		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)",
+			name, pod.Name, pod.Namespace, pod.UID)
+		waits[name] = backOffWaiting(pod, name, p.backoff.Get(backOffKey(pod, name)))
 		next = min(next, d)
 	}
 	after, raw, err := wk.observe(pod)
@@ -293,13 +294,18 @@ func (wk *worker) observe(pod *corev1.Pod) (map[string]observed, map[string]sand
 func (wk *worker) backOff(pod *corev1.Pod) backOff {
 	b := wk.parent.backoff
 	return func(name string, finishedAt time.Time) time.Duration {
-		key := string(pod.UID) + "/" + name
+		key := backOffKey(pod, name)
 		if b.IsInBackOffSince(key, finishedAt) {
 			return max(b.Get(key)-time.Since(finishedAt), time.Millisecond)
 		}
 		b.Next(key, finishedAt)
 		return 0
 	}
+}
+
+// backOffKey names a container's entry in the restart backoff.
+func backOffKey(pod *corev1.Pod, container string) string {
+	return string(pod.UID) + "/" + container
 }
 
 // startContainer starts one container; when it cannot, it says why the
@@ -408,7 +414,7 @@ func (wk *worker) terminate(ctx context.Context) {
 		time.Sleep(retryAfter)
 	}
 	for _, c := range allContainers(pod) {
-		p.backoff.DeleteEntry(string(pod.UID) + "/" + c.Name)
+		p.backoff.DeleteEntry(backOffKey(pod, c.Name))
 	}
 	if p.cfg.Statuses != nil {
 		if err := p.cfg.Statuses.Delete(pod.UID); err != nil {

@@ -211,14 +211,16 @@ func (lc *lcCluster) crashLoop(t *testing.T) {
 		Containers:    []corev1.Container{{Name: "app", Command: []string{"sh", "-c", "echo crashing; sleep 2; exit 1"}}},
 	})
 	gaps := map[int32]time.Duration{}
+	waitMsgs := map[int32]string{}
 	sawBackOff := false
 	pod := lc.waitPod(t, name, 150*time.Second, "three restarts, each gap seen", func(p *corev1.Pod) (bool, string) {
 		cs := lcStatus(p.Status.ContainerStatuses, "app")
 		if cs == nil {
 			return false, "no status"
 		}
-		if w := cs.State.Waiting; w != nil && w.Reason == "CrashLoopBackOff" && cs.RestartCount >= 2 {
-			sawBackOff = true
+		if w := cs.State.Waiting; w != nil && w.Reason == "CrashLoopBackOff" {
+			waitMsgs[cs.RestartCount] = w.Message
+			sawBackOff = sawBackOff || cs.RestartCount >= 2
 		}
 		if l := cs.LastTerminationState.Terminated; cs.State.Running != nil && l != nil {
 			if l.Reason != "Error" || l.ExitCode != 1 {
@@ -238,6 +240,13 @@ func (lc *lcCluster) crashLoop(t *testing.T) {
 	if g1, ok := gaps[1]; ok && g1 > 5*time.Second {
 		t.Errorf("gap before the first restart = %s, want it at once (upstream backs off from the second)", g1)
 	}
+	// The waiting message names the whole backoff period, as upstream's does.
+	for restarts, want := range map[int32]string{1: "back-off 10s ", 2: "back-off 20s "} {
+		if m, ok := waitMsgs[restarts]; ok && !strings.HasPrefix(m, want) {
+			t.Errorf("CrashLoopBackOff message at %d restarts = %q, want it to start with %q", restarts, m, want)
+		}
+	}
+	t.Logf("CrashLoopBackOff messages: %v", waitMsgs)
 	lc.waitEvent(t, pod, "BackOff")
 	if l := lc.logs(t, name, "app"); !strings.Contains(l, "crashing") {
 		t.Errorf("logs = %q, want the echo", l)
