@@ -56,7 +56,7 @@ func buildStatus(pod *corev1.Pod, in statusInput) corev1.PodStatus {
 	}
 	defaultWait := reasonContainerCreating
 	for _, c := range pod.Spec.InitContainers {
-		cs := containerStatus(c, in, defaultWait)
+		cs := containerStatus(c, in, defaultWait, pod.Status.InitContainerStatuses)
 		sidecar := c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
 		if t := cs.State.Terminated; t != nil && t.ExitCode == 0 && !sidecar {
 			cs.Ready = true
@@ -67,21 +67,21 @@ func buildStatus(pod *corev1.Pod, in statusInput) corev1.PodStatus {
 		}
 	}
 	for _, c := range pod.Spec.Containers {
-		st.ContainerStatuses = append(st.ContainerStatuses, containerStatus(c, in, defaultWait))
+		st.ContainerStatuses = append(st.ContainerStatuses, containerStatus(c, in, defaultWait, pod.Status.ContainerStatuses))
 	}
 	return st
 }
 
-func containerStatus(c corev1.Container, in statusInput, defaultWait string) corev1.ContainerStatus {
+// containerStatus is one container's status; reported is what the pod's
+// status said of its containers before.
+func containerStatus(c corev1.Container, in statusInput, defaultWait string, reported []corev1.ContainerStatus) corev1.ContainerStatus {
 	cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image}
 	rs, exists := in.Runtime[c.Name]
 	if exists {
-		cs.ContainerID = "kubelet-lite://" + rs.ID
+		cs.ContainerID = containerID(rs)
 		cs.ImageID = rs.ImageID
 		cs.RestartCount = int32(rs.Attempt)
-	}
-	if prev, ok := in.Previous[c.Name]; ok && exists && prev.Attempt == rs.Attempt-1 {
-		cs.LastTerminationState.Terminated = terminated(prev)
+		cs.LastTerminationState.Terminated = lastState(c.Name, rs, in, reported)
 	}
 	w, isWaiting := in.Waiting[c.Name]
 	started := false
@@ -104,11 +104,29 @@ func containerStatus(c corev1.Container, in statusInput, defaultWait string) cor
 	return cs
 }
 
+// lastState is how the attempt before rs ended: the attempt the worker
+// restarted the container from or, when this process did not restart it
+// (the agent restarted since), what the pod's status last said of rs.
+func lastState(name string, rs sandbox.ContainerStatus, in statusInput, reported []corev1.ContainerStatus) *corev1.ContainerStateTerminated {
+	if prev, ok := in.Previous[name]; ok && prev.Attempt == rs.Attempt-1 {
+		return terminated(prev)
+	}
+	id := containerID(rs)
+	for _, cs := range reported {
+		if last := cs.LastTerminationState.Terminated; cs.Name == name && cs.ContainerID == id && last != nil && last.ContainerID != id {
+			return last.DeepCopy()
+		}
+	}
+	return nil
+}
+
+func containerID(rs sandbox.ContainerStatus) string { return "kubelet-lite://" + rs.ID }
+
 func terminated(rs sandbox.ContainerStatus) *corev1.ContainerStateTerminated {
 	return &corev1.ContainerStateTerminated{
 		ExitCode: int32(rs.ExitCode), Reason: rs.Reason, Message: rs.Message,
 		StartedAt: metav1.NewTime(rs.StartedAt), FinishedAt: metav1.NewTime(rs.FinishedAt),
-		ContainerID: "kubelet-lite://" + rs.ID,
+		ContainerID: containerID(rs),
 	}
 }
 

@@ -49,7 +49,8 @@ type worker struct {
 	// previous maps a container to the exited attempt it was last restarted
 	// from, which upstream shows as the lastState of the attempt after it.
 	previous map[string]sandbox.ContainerStatus
-	// startTime is when the worker first synced the pod.
+	// startTime is when the worker first synced the pod, or the start time
+	// the pod's status had then (from before the agent restarted).
 	startTime time.Time
 	// reported is the status last handed to the status store.
 	reported *corev1.PodStatus
@@ -135,6 +136,9 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	p := wk.parent
 	if wk.startTime.IsZero() {
 		wk.startTime = time.Now()
+		if st := pod.Status.StartTime; st != nil && !st.IsZero() {
+			wk.startTime = st.Time
+		}
 	}
 	if r := wk.rejected; r != nil {
 		wk.failed = true

@@ -5,11 +5,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -30,13 +33,17 @@ func TestClusterLifecycle(t *testing.T) {
 	// which wants the node empty.
 	t.Cleanup(func() { lc.deleteAll(a) })
 
-	t.Run("CrashLoopBackOff", func(t *testing.T) { t.Parallel(); lc.crashLoop(t) })
-	t.Run("OOMKilled", func(t *testing.T) { t.Parallel(); lc.oomKilled(t) })
-	t.Run("Readiness", func(t *testing.T) { t.Parallel(); lc.readiness(t) })
-	t.Run("Liveness", func(t *testing.T) { t.Parallel(); lc.liveness(t) })
-	t.Run("InitContainers", func(t *testing.T) { t.Parallel(); lc.initContainers(t) })
-	t.Run("Sidecar", func(t *testing.T) { t.Parallel(); lc.sidecar(t) })
-	t.Run("StatusFields", func(t *testing.T) { t.Parallel(); lc.statusFields(t) })
+	// The parallel group ends before the agent is restarted.
+	t.Run("group", func(t *testing.T) {
+		t.Run("CrashLoopBackOff", func(t *testing.T) { t.Parallel(); lc.crashLoop(t) })
+		t.Run("OOMKilled", func(t *testing.T) { t.Parallel(); lc.oomKilled(t) })
+		t.Run("Readiness", func(t *testing.T) { t.Parallel(); lc.readiness(t) })
+		t.Run("Liveness", func(t *testing.T) { t.Parallel(); lc.liveness(t) })
+		t.Run("InitContainers", func(t *testing.T) { t.Parallel(); lc.initContainers(t) })
+		t.Run("Sidecar", func(t *testing.T) { t.Parallel(); lc.sidecar(t) })
+		t.Run("StatusFields", func(t *testing.T) { t.Parallel(); lc.statusFields(t) })
+	})
+	t.Run("AgentRestart", func(t *testing.T) { lc.agentRestart(t, a) })
 }
 
 const lcNamespace = "default"
@@ -462,5 +469,52 @@ func (lc *lcCluster) statusFields(t *testing.T) {
 		if s := lcCondition(pod, c); s != corev1.ConditionTrue {
 			t.Errorf("%s = %q, want True", c, s)
 		}
+	}
+}
+
+// agentRestart: a pod's status outlives the agent: after a restart the
+// running attempt keeps its lastState, and the pod its startTime.
+func (lc *lcCluster) agentRestart(t *testing.T, a *agent) {
+	const name = "lc-restarted"
+	// The first attempt fails; the second finds its file and runs on.
+	lc.create(t, name, corev1.PodSpec{
+		Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+		Containers: []corev1.Container{{Name: "app", VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
+			Command: []string{"sh", "-c", "test -f /data/once && exec sleep 3600; touch /data/once; exit 3"}}},
+	})
+	before := lc.waitPod(t, name, 60*time.Second, "running after one restart", func(p *corev1.Pod) (bool, string) {
+		cs := lcStatus(p.Status.ContainerStatuses, "app")
+		return cs != nil && cs.RestartCount == 1 && cs.State.Running != nil && cs.LastTerminationState.Terminated != nil, lcState(cs)
+	})
+	logFile := filepath.Join(a.dir, "agent.log")
+	info, err := os.Stat(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.kill()
+	a.start()
+	// The new agent synced the pod once it logs so; its status goes out
+	// within the status manager's batch, so what is read a few seconds
+	// later is the new agent's.
+	synced := fmt.Sprintf("\"Pod synced\" pod=\"%s/%s\"", lcNamespace, name)
+	eventually(t, 60*time.Second, "the restarted agent synced "+name, func() (bool, string) {
+		b, err := os.ReadFile(logFile)
+		if err != nil || int64(len(b)) < info.Size() {
+			return false, fmt.Sprint(err)
+		}
+		return strings.Contains(string(b[info.Size():]), synced), "no " + synced
+	})
+	time.Sleep(3 * time.Second)
+	after := lc.waitPod(t, name, time.Second, "get", func(*corev1.Pod) (bool, string) { return true, "" })
+	bs, as := lcStatus(before.Status.ContainerStatuses, "app"), lcStatus(after.Status.ContainerStatuses, "app")
+	t.Logf("before the restart: %s; after: %s", lcState(bs), lcState(as))
+	if as.ContainerID != bs.ContainerID || as.State.Running == nil {
+		t.Fatalf("container after the agent restarted: %s (%s), want the same attempt running (%s)", lcState(as), as.ContainerID, bs.ContainerID)
+	}
+	if !equality.Semantic.DeepEqual(as.LastTerminationState, bs.LastTerminationState) {
+		t.Errorf("lastState after the agent restarted = %+v, want it kept: %+v", as.LastTerminationState, bs.LastTerminationState)
+	}
+	if !after.Status.StartTime.Equal(before.Status.StartTime) {
+		t.Errorf("startTime after the agent restarted = %s, want it kept: %s", after.Status.StartTime, before.Status.StartTime)
 	}
 }
