@@ -207,15 +207,16 @@ func lcState(cs *corev1.ContainerStatus) string {
 	return s
 }
 
-// crashLoop: a container that fails at once restarts at once, then after
+// crashLoop: a container that fails after 3 s restarts at once, then after
 // 10 s, then after 20 s, waiting in CrashLoopBackOff between, with a BackOff
-// event. Each gap is read from one status, while the new attempt runs: its
-// startedAt minus lastState's finishedAt (whole seconds in the API).
+// event. Each gap is read from one status, while the new attempt runs (3 s
+// to catch it): its startedAt minus lastState's finishedAt (whole seconds in
+// the API).
 func (lc *lcCluster) crashLoop(t *testing.T) {
 	const name = "lc-crash"
 	lc.create(t, name, corev1.PodSpec{
 		RestartPolicy: corev1.RestartPolicyAlways,
-		Containers:    []corev1.Container{{Name: "app", Command: []string{"sh", "-c", "echo crashing; sleep 2; exit 1"}}},
+		Containers:    []corev1.Container{{Name: "app", Command: []string{"sh", "-c", "echo crashing; sleep 3; exit 1"}}},
 	})
 	gaps := map[int32]time.Duration{}
 	waitMsgs := map[int32]string{}
@@ -313,9 +314,9 @@ func (lc *lcCluster) readiness(t *testing.T) {
 	ready := func(want bool) func(*corev1.Pod) (bool, string) {
 		return func(p *corev1.Pod) (bool, string) {
 			cs := lcStatus(p.Status.ContainerStatuses, "app")
-			cond := lcCondition(p, corev1.PodReady)
-			return cs != nil && cs.State.Running != nil && cs.Ready == want && (cond == corev1.ConditionTrue) == want,
-				fmt.Sprintf("%s; Ready %s", lcState(cs), cond)
+			cond, ctrs := lcCondition(p, corev1.PodReady), lcCondition(p, corev1.ContainersReady)
+			return cs != nil && cs.State.Running != nil && cs.Ready == want && (cond == corev1.ConditionTrue) == want && cond == ctrs,
+				fmt.Sprintf("%s; Ready %s, ContainersReady %s", lcState(cs), cond, ctrs)
 		}
 	}
 	start := time.Now()
