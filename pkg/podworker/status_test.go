@@ -73,3 +73,90 @@ func TestBuildStatus(t *testing.T) {
 		})
 	}
 }
+
+func TestBuildStatusReadyAndLastState(t *testing.T) {
+	always := corev1.ContainerRestartPolicyAlways
+	pod := &corev1.Pod{Spec: corev1.PodSpec{
+		InitContainers: []corev1.Container{{Name: "init"}, {Name: "side", RestartPolicy: &always}},
+		Containers:     []corev1.Container{{Name: "a"}},
+	}}
+	exited := func(name string, attempt, code int) sandbox.ContainerStatus {
+		reason := sandbox.ReasonCompleted
+		if code != 0 {
+			reason = sandbox.ReasonError
+		}
+		return sandbox.ContainerStatus{ID: name + itoa(attempt), Name: name, State: sandbox.StateExited, ExitCode: code, Reason: reason, Attempt: attempt}
+	}
+	runningA := sandbox.ContainerStatus{ID: "a2", Name: "a", State: sandbox.StateRunning, Attempt: 2}
+	reportedLast := func(id string) []corev1.ContainerStatus {
+		return []corev1.ContainerStatus{{Name: "a", ContainerID: "kubelet-lite://" + id, LastTerminationState: corev1.ContainerState{
+			Terminated: &corev1.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137, ContainerID: "kubelet-lite://a1"}}}}
+	}
+	initDone := map[string]sandbox.ContainerStatus{"init": exited("init", 0, 0), "a": runningA}
+	cases := []struct {
+		name string
+		in   statusInput
+		// reported is the pod's status of its app containers before.
+		reported []corev1.ContainerStatus
+		// want is "<state> ready=<bool>" for init, side and a.
+		want []string
+	}{
+		{"init exited 0 is ready, a sidecar that exited is not",
+			statusInput{Runtime: map[string]sandbox.ContainerStatus{"init": exited("init", 0, 0), "side": exited("side", 0, 0)}},
+			nil, []string{"terminated:Completed:0 ready=true", "terminated:Completed:0 ready=false", "waiting:ContainerCreating ready=false"}},
+		{"failed init is not ready",
+			statusInput{Runtime: map[string]sandbox.ContainerStatus{"init": exited("init", 0, 3)}},
+			nil, []string{"terminated:Error:3 ready=false", "waiting:PodInitializing ready=false", "waiting:PodInitializing ready=false"}},
+		{"a restarted container shows the attempt before as its last state",
+			statusInput{Runtime: map[string]sandbox.ContainerStatus{"init": exited("init", 0, 0), "a": runningA},
+				Previous: map[string]sandbox.ContainerStatus{"a": exited("a", 1, 1)}},
+			nil, []string{"terminated:Completed:0 ready=true", "waiting:ContainerCreating ready=false", "running|last:Error ready=true"}},
+		{"a previous attempt that is not the one before is not shown",
+			statusInput{Runtime: map[string]sandbox.ContainerStatus{"init": exited("init", 0, 0), "a": runningA},
+				Previous: map[string]sandbox.ContainerStatus{"a": exited("a", 0, 1)}},
+			nil, []string{"terminated:Completed:0 ready=true", "waiting:ContainerCreating ready=false", "running ready=true"}},
+		{"after the agent restarted, the running attempt keeps the last state the pod's status gave it",
+			statusInput{Runtime: initDone}, reportedLast("a2"),
+			[]string{"terminated:Completed:0 ready=true", "waiting:ContainerCreating ready=false", "running|last:OOMKilled ready=true"}},
+		{"a last state the pod's status gave another attempt is not kept",
+			statusInput{Runtime: initDone}, reportedLast("a1"),
+			[]string{"terminated:Completed:0 ready=true", "waiting:ContainerCreating ready=false", "running ready=true"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := pod.DeepCopy()
+			pod.Status.ContainerStatuses = tc.reported
+			st := buildStatus(pod, tc.in)
+			all := append(st.InitContainerStatuses, st.ContainerStatuses...)
+			for i, cs := range all {
+				got := stateOf(cs) + " ready=" + map[bool]string{true: "true", false: "false"}[cs.Ready]
+				if got != tc.want[i] {
+					t.Errorf("%s: %s, want %s", cs.Name, got, tc.want[i])
+				}
+				if cs.Started == nil || *cs.Started != (cs.State.Running != nil) {
+					t.Errorf("%s: started = %v, want set, true only while running", cs.Name, cs.Started)
+				}
+			}
+		})
+	}
+}
+
+func TestRememberRestarts(t *testing.T) {
+	a, b, c := &corev1.Container{Name: "a"}, &corev1.Container{Name: "b"}, &corev1.Container{Name: "c"}
+	before := map[string]sandbox.ContainerStatus{
+		"a": {ID: "a0", State: sandbox.StateExited, ExitCode: 1},
+		"c": {ID: "c0", State: sandbox.StateRunning},
+	}
+	wk := &worker{previous: map[string]sandbox.ContainerStatus{"b": {ID: "b3"}}}
+	// a restarts from an exited attempt and b has no attempt before (it
+	// keeps what it had); c is not seen exited, so there is no exit to keep.
+	wk.rememberRestarts(plan{Start: []start{{Container: a, Attempt: 1}, {Container: b}, {Container: c, Attempt: 1}}}, before)
+	got := map[string]string{}
+	for name, st := range wk.previous {
+		got[name] = st.ID
+	}
+	want := map[string]string{"a": "a0", "b": "b3"}
+	if len(got) != len(want) || got["a"] != want["a"] || got["b"] != want["b"] {
+		t.Errorf("previous = %v, want %v", got, want)
+	}
+}

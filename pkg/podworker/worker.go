@@ -46,7 +46,11 @@ type worker struct {
 	volumesOf *corev1.Pod
 	// probed maps a container to the attempt (ID) whose probes run.
 	probed map[string]string
-	// startTime is when the worker first synced the pod.
+	// previous maps a container to the exited attempt it was last restarted
+	// from, which upstream shows as the lastState of the attempt after it.
+	previous map[string]sandbox.ContainerStatus
+	// startTime is when the worker first synced the pod, or the start time
+	// the pod's status had then (from before the agent restarted).
 	startTime time.Time
 	// reported is the status last handed to the status store.
 	reported *corev1.PodStatus
@@ -132,6 +136,9 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	p := wk.parent
 	if wk.startTime.IsZero() {
 		wk.startTime = time.Now()
+		if st := pod.Status.StartTime; st != nil && !st.IsZero() {
+			wk.startTime = st.Time
+		}
 	}
 	if r := wk.rejected; r != nil {
 		wk.failed = true
@@ -154,11 +161,12 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	if err := wk.ensureSandbox(ctx, pod, res); err != nil {
 		return 0, err
 	}
-	obs, _, err := wk.observe(pod)
+	obs, before, err := wk.observe(pod)
 	if err != nil {
 		return 0, err
 	}
 	plan := decide(pod, obs, wk.backOff(pod))
+	wk.rememberRestarts(plan, before)
 	waits := map[string]waiting{}
 	var errs []error
 	// Volumes are made before a container starts, and made again when the
@@ -179,8 +187,9 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	}
 	next := time.Hour
 	for name, d := range plan.BackOff {
-		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s", name)
-		waits[name] = backOffWaiting(pod, name, d)
+		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)",
+			name, pod.Name, pod.Namespace, pod.UID)
+		waits[name] = backOffWaiting(pod, name, p.backoff.Get(backOffKey(pod, name)))
 		next = min(next, d)
 	}
 	after, raw, err := wk.observe(pod)
@@ -191,7 +200,7 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	// The phase is that of the containers as they are now; deciding again
 	// with a backoff that only looks (never records a restart) gives it.
 	phase := decide(pod, after, func(string, time.Time) time.Duration { return time.Second }).Phase
-	in := statusInput{QOS: res.QOSClass, Phase: phase, StartTime: wk.startTime, Runtime: raw, Waiting: waits}
+	in := statusInput{QOS: res.QOSClass, Phase: phase, StartTime: wk.startTime, Runtime: raw, Waiting: waits, Previous: wk.previous}
 	if pr := p.cfg.Probes; pr != nil {
 		in.Ready = func(name string) bool { return pr.Ready(pod.UID, name) }
 		in.Started = func(name string) bool { return pr.Started(pod.UID, name) }
@@ -199,6 +208,19 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	wk.report(pod, buildStatus(pod, in))
 	klog.V(2).InfoS("Pod synced", "pod", klog.KObj(pod), "phase", phase, "started", len(plan.Start), "backingOff", len(plan.BackOff))
 	return next, errors.Join(errs...)
+}
+
+// rememberRestarts keeps the exited attempt of each container the plan
+// restarts, as the last state of the next one.
+func (wk *worker) rememberRestarts(p plan, before map[string]sandbox.ContainerStatus) {
+	for _, s := range p.Start {
+		if st, ok := before[s.Container.Name]; ok && st.State == sandbox.StateExited {
+			if wk.previous == nil {
+				wk.previous = map[string]sandbox.ContainerStatus{}
+			}
+			wk.previous[s.Container.Name] = st
+		}
+	}
 }
 
 // ensureSandbox makes the pod's sandbox run. A sandbox recreated since the
@@ -276,13 +298,18 @@ func (wk *worker) observe(pod *corev1.Pod) (map[string]observed, map[string]sand
 func (wk *worker) backOff(pod *corev1.Pod) backOff {
 	b := wk.parent.backoff
 	return func(name string, finishedAt time.Time) time.Duration {
-		key := string(pod.UID) + "/" + name
+		key := backOffKey(pod, name)
 		if b.IsInBackOffSince(key, finishedAt) {
 			return max(b.Get(key)-time.Since(finishedAt), time.Millisecond)
 		}
 		b.Next(key, finishedAt)
 		return 0
 	}
+}
+
+// backOffKey names a container's entry in the restart backoff.
+func backOffKey(pod *corev1.Pod, container string) string {
+	return string(pod.UID) + "/" + container
 }
 
 // startContainer starts one container; when it cannot, it says why the
@@ -397,7 +424,7 @@ func (wk *worker) terminate(ctx context.Context) {
 		time.Sleep(retryAfter)
 	}
 	for _, c := range allContainers(pod) {
-		p.backoff.DeleteEntry(string(pod.UID) + "/" + c.Name)
+		p.backoff.DeleteEntry(backOffKey(pod, c.Name))
 	}
 	if p.cfg.Statuses != nil {
 		if err := p.cfg.Statuses.Delete(pod.UID); err != nil {
