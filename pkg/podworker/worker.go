@@ -54,6 +54,9 @@ type worker struct {
 	startTime time.Time
 	// reported is the status last handed to the status store.
 	reported *corev1.PodStatus
+	// oomReported maps a container to the attempt (ID) whose OOM kill was
+	// last told as an event.
+	oomReported map[string]string
 }
 
 func newWorker(parent *Workers, pod *corev1.Pod) *worker {
@@ -197,6 +200,7 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 		return 0, err
 	}
 	wk.probe(pod, raw)
+	wk.reportOOMKills(pod, raw)
 	// The phase is that of the containers as they are now; deciding again
 	// with a backoff that only looks (never records a restart) gives it.
 	phase := decide(pod, after, func(string, time.Time) time.Duration { return time.Second }).Phase
@@ -208,6 +212,30 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	wk.report(pod, buildStatus(pod, in))
 	klog.V(2).InfoS("Pod synced", "pod", klog.KObj(pod), "phase", phase, "started", len(plan.Start), "backingOff", len(plan.BackOff))
 	return next, errors.Join(errs...)
+}
+
+// reportOOMKills tells, once per container attempt, that the kernel's OOM
+// killer ended it at its memory limit. Upstream's kubelet only reports
+// system-wide OOM kills (as SystemOOM on the node); a pod's own event, named
+// as node-problem-detector names it, is what a user looking at the pod
+// needs.
+func (wk *worker) reportOOMKills(pod *corev1.Pod, raw map[string]sandbox.ContainerStatus) {
+	for _, c := range allContainers(pod) {
+		st, ok := raw[c.Name]
+		if !ok || st.State != sandbox.StateExited || st.Reason != sandbox.ReasonOOMKilled || wk.oomReported[c.Name] == st.ID {
+			continue
+		}
+		if wk.oomReported == nil {
+			wk.oomReported = map[string]string{}
+		}
+		wk.oomReported[c.Name] = st.ID
+		limit := "its pod's memory limit"
+		if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
+			limit = "its memory limit of " + q.String()
+		}
+		wk.parent.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "OOMKilling",
+			"Memory cgroup out of memory: container %s (restart %d) was killed at %s", c.Name, st.Attempt, limit)
+	}
 }
 
 // rememberRestarts keeps the exited attempt of each container the plan
