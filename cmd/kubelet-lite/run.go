@@ -62,6 +62,8 @@ func newRunCmd() *cobra.Command {
 	f.StringVar(&cfg.ClientCAFile, "client-ca-file", cfg.ClientCAFile, "CA that signs the client certificates the kubelet API accepts")
 	f.IntVar(&cfg.MaxPods, "max-pods", cfg.MaxPods, "how many pods the node admits")
 	f.IntVar(&cfg.MaxParallelStarts, "max-parallel-starts", cfg.MaxParallelStarts, "pods set up at once")
+	f.StringVar(&cfg.ContainerLogMaxSize, "container-log-max-size", cfg.ContainerLogMaxSize, "size (a quantity such as 10Mi) beyond which a container's log is rotated")
+	f.IntVar(&cfg.ContainerLogMaxFiles, "container-log-max-files", cfg.ContainerLogMaxFiles, "how many files of a container's log are kept, the live one included")
 	f.DurationVar(&cfg.FileCheckFrequency, "file-check-frequency", cfg.FileCheckFrequency, "how often the manifest directory is read again without an event")
 	return cmd
 }
@@ -154,7 +156,7 @@ func run(ctx context.Context, cfg config.Config) error {
 	}
 	go vols.Run(ctx)
 	go func() {
-		if err := (&logrotate.Rotator{Dir: cfg.LogDir}).Run(ctx); err != nil && ctx.Err() == nil {
+		if err := (&logrotate.Rotator{Dir: cfg.LogDir, MaxSize: cfg.ContainerLogMaxBytes(), MaxFiles: cfg.ContainerLogMaxFiles}).Run(ctx); err != nil && ctx.Err() == nil {
 			klog.ErrorS(err, "Log rotation stopped")
 		}
 	}()

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Config is everything the agent is told at start.
@@ -34,6 +36,12 @@ type Config struct {
 	MaxParallelStarts int
 	// MaxPods is how many pods the node admits.
 	MaxPods int
+	// ContainerLogMaxSize is the size (a quantity such as 10Mi) beyond which
+	// a container's log is rotated.
+	ContainerLogMaxSize string
+	// ContainerLogMaxFiles is how many files of a container's log are kept,
+	// the live one included.
+	ContainerLogMaxFiles int
 
 	// Kubeconfig makes the agent a node of the cluster it names; "" runs
 	// static pods only.
@@ -64,9 +72,12 @@ func Default() Config {
 		FileCheckFrequency: 20 * time.Second,
 		MaxParallelStarts:  8,
 		MaxPods:            110,
-		Address:            "0.0.0.0",
-		Port:               10250,
-		HealthzAddr:        "127.0.0.1:10248",
+		// The kubelet's containerLogMaxSize and containerLogMaxFiles defaults.
+		ContainerLogMaxSize:  "10Mi",
+		ContainerLogMaxFiles: 5,
+		Address:              "0.0.0.0",
+		Port:                 10250,
+		HealthzAddr:          "127.0.0.1:10248",
 	}
 }
 
@@ -96,6 +107,12 @@ func (c *Config) Validate() error {
 	if c.MaxPods < 1 {
 		errs = append(errs, fmt.Errorf("--max-pods %d: want at least 1", c.MaxPods))
 	}
+	if q, err := resource.ParseQuantity(c.ContainerLogMaxSize); err != nil || q.Sign() <= 0 {
+		errs = append(errs, fmt.Errorf("--container-log-max-size %q: want a positive quantity such as 10Mi", c.ContainerLogMaxSize))
+	}
+	if c.ContainerLogMaxFiles < 2 {
+		errs = append(errs, fmt.Errorf("--container-log-max-files %d: want at least 2", c.ContainerLogMaxFiles))
+	}
 	if c.Kubeconfig == "" && c.PodManifestPath == "" {
 		errs = append(errs, errors.New("no pod source: set --pod-manifest-path, --kubeconfig or both"))
 	}
@@ -112,6 +129,16 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--file-check-frequency %s: want a positive duration", c.FileCheckFrequency))
 	}
 	return errors.Join(errs...)
+}
+
+// ContainerLogMaxBytes is ContainerLogMaxSize in bytes; 0 when it does not
+// parse (Validate reports that).
+func (c *Config) ContainerLogMaxBytes() int64 {
+	q, err := resource.ParseQuantity(c.ContainerLogMaxSize)
+	if err != nil {
+		return 0
+	}
+	return q.Value()
 }
 
 // ImageDir is where the image store keeps layers and metadata.
