@@ -49,6 +49,9 @@ type Cluster struct {
 	SchedulerPort         int
 	// Kubectl is the path of the kubectl binary of the control plane's version.
 	Kubectl string
+
+	// apiserverArgs is the command line StopAPIServer saw.
+	apiserverArgs []string
 }
 
 // Start starts a control plane for t and registers its stop with t.Cleanup.
