@@ -23,6 +23,7 @@ func TestClusterAPIServerOutage(t *testing.T) {
 	a, c, client := clusterAgent(t)
 	ctx := context.Background()
 	lgWaitNodeReady(t, client, a.node, 90*time.Second)
+	lgWaitDefaultServiceAccount(t, client)
 
 	// restarter exits 1 after 25 s on its first run and sleeps on the next
 	// (a counter in an emptyDir); completer exits 0 after 25 s.
@@ -176,6 +177,16 @@ func lgContainer(t *testing.T, a *agent, name string) containerState {
 	}
 	t.Fatalf("the node runs no container app of pod %s", name)
 	return containerState{}
+}
+
+// lgWaitDefaultServiceAccount waits until the controller-manager has made
+// namespace default's service account, without which no pod is admitted.
+func lgWaitDefaultServiceAccount(t *testing.T, client kubernetes.Interface) {
+	t.Helper()
+	eventually(t, 60*time.Second, "service account default/default", func() (bool, string) {
+		_, err := client.CoreV1().ServiceAccounts("default").Get(context.Background(), "default", metav1.GetOptions{})
+		return err == nil, fmt.Sprint(err)
+	})
 }
 
 // lgWaitNodeReady waits until the node's Ready condition is True.

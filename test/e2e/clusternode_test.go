@@ -31,8 +31,9 @@ func freePort(t *testing.T) int {
 }
 
 // clusterAgent starts a control plane and the agent as its node, natively
-// on this host, with the node's own credentials and serving certificate.
-func clusterAgent(t *testing.T) (*agent, *cluster.Cluster, kubernetes.Interface) {
+// on this host, with the node's own credentials and serving certificate,
+// and extraArgs after those.
+func clusterAgent(t *testing.T, extraArgs ...string) (*agent, *cluster.Cluster, kubernetes.Interface) {
 	t.Helper()
 	c := cluster.Start(t, cluster.Options{})
 	a := newAgent(t)
@@ -43,6 +44,7 @@ func clusterAgent(t *testing.T) (*agent, *cluster.Cluster, kubernetes.Interface)
 		"--healthz-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"--tls-cert-file", cert, "--tls-private-key-file", key, "--client-ca-file", c.CAFile,
 	}
+	a.extraArgs = append(a.extraArgs, extraArgs...)
 	a.start()
 	return a, c, cluster.Client(t, c.AdminKubeconfig)
 }
