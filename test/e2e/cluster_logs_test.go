@@ -20,7 +20,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubelet-lite/kubelet-lite/test/e2e/cluster"
@@ -307,4 +309,148 @@ func lgKubectlErr(c *cluster.Cluster, args ...string) (string, error) {
 		return string(out), fmt.Errorf("%w: %s", err, stderr.String())
 	}
 	return string(out), nil
+}
+
+// TestClusterBadPods: pods that cannot run — an image missing under
+// imagePullPolicy Never, an image of a registry that does not resolve, more
+// cpu than the node has, a host port in use, a volume type the agent does
+// not support, a ConfigMap that does not exist — each get a clear reason
+// and an event, while a healthy pod keeps running untouched, the agent
+// stays up and a new pod still starts.
+func TestClusterBadPods(t *testing.T) {
+	a, _, client := clusterAgent(t)
+	lgWaitNodeReady(t, client, a.node, 90*time.Second)
+	lgWaitDefaultServiceAccount(t, client)
+	ctx := context.Background()
+	create := func(p *corev1.Pod) {
+		t.Helper()
+		p.Spec.NodeName = a.node // bound directly: no scheduler filters it
+		if _, err := client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create %s: %v", p.Name, err)
+		}
+	}
+	runningPod := func(p *corev1.Pod) bool {
+		return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Running != nil
+	}
+
+	create(lgPod("healthy", corev1.RestartPolicyAlways, `echo healthy; exec sleep 3600`))
+	lgWaitPod(t, client, "healthy", 90*time.Second, "running", runningPod)
+	healthy := lgContainer(t, a, "healthy")
+
+	t.Run("image missing, pull policy Never", func(t *testing.T) {
+		p := lgPod("neverpull", corev1.RestartPolicyAlways, "true")
+		p.Spec.Containers[0].Image = "kubelet-lite.local/does-not-exist:v1"
+		create(p)
+		lgWaitPod(t, client, p.Name, 60*time.Second, "waiting ErrImageNeverPull", lgWaiting("ErrImageNeverPull"))
+		lgWaitEvent(t, client, p.Name, "ErrImageNeverPull", "kubelet-lite.local/does-not-exist:v1")
+	})
+	t.Run("registry does not resolve", func(t *testing.T) {
+		p := lgPod("badregistry", corev1.RestartPolicyAlways, "true")
+		p.Spec.Containers[0].Image = "registry.invalid/x:1" // .invalid never resolves (RFC 6761)
+		p.Spec.Containers[0].ImagePullPolicy = corev1.PullIfNotPresent
+		create(p)
+		lgWaitPod(t, client, p.Name, 60*time.Second, "waiting ErrImagePull or ImagePullBackOff", func(p *corev1.Pod) bool {
+			return lgWaiting("ErrImagePull")(p) || lgWaiting("ImagePullBackOff")(p)
+		})
+		lgWaitEvent(t, client, p.Name, "Failed", "registry.invalid/x:1")
+	})
+	t.Run("more cpu than allocatable", func(t *testing.T) {
+		p := lgPod("hungry", corev1.RestartPolicyAlways, "sleep 3600")
+		p.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1000")}
+		create(p)
+		lgWaitPod(t, client, p.Name, 60*time.Second, "Failed OutOfcpu", lgFailed("OutOfcpu"))
+		lgWaitEvent(t, client, p.Name, "OutOfcpu", "cpu")
+	})
+	t.Run("host port in use", func(t *testing.T) {
+		port := int32(freePort(t))
+		for _, name := range []string{"port-a", "port-b"} {
+			p := lgPod(name, corev1.RestartPolicyAlways, "exec sleep 3600")
+			p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 8080, HostPort: port, Protocol: corev1.ProtocolTCP}}
+			create(p)
+			if name == "port-a" {
+				lgWaitPod(t, client, name, 60*time.Second, "running", runningPod)
+			}
+		}
+		lgWaitPod(t, client, "port-b", 60*time.Second, "Failed NodePorts", lgFailed("NodePorts"))
+		lgWaitEvent(t, client, "port-b", "NodePorts", fmt.Sprint(port))
+		if p, err := client.CoreV1().Pods("default").Get(ctx, "port-a", metav1.GetOptions{}); err != nil || !runningPod(p) {
+			t.Errorf("port-a after port-b was rejected: %v %+v, want running", err, p.Status)
+		}
+	})
+	t.Run("unsupported volume type", func(t *testing.T) {
+		p := lgPod("nfs", corev1.RestartPolicyAlways, "sleep 3600")
+		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "share", VolumeSource: corev1.VolumeSource{
+			NFS: &corev1.NFSVolumeSource{Server: "nfs.invalid", Path: "/export"},
+		}})
+		create(p)
+		got := lgWaitPod(t, client, p.Name, 60*time.Second, "Failed UnsupportedVolume", lgFailed("UnsupportedVolume"))
+		if !strings.Contains(got.Status.Message, "share") || !strings.Contains(strings.ToLower(got.Status.Message), "nfs") {
+			t.Errorf("message %q: want it to name the volume share and its type nfs", got.Status.Message)
+		}
+		lgWaitEvent(t, client, p.Name, "UnsupportedVolume", "share")
+	})
+	t.Run("missing ConfigMap", func(t *testing.T) {
+		p := lgPod("nocm", corev1.RestartPolicyAlways, "sleep 3600")
+		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "cfg", VolumeSource: corev1.VolumeSource{
+			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "does-not-exist"}},
+		}})
+		create(p)
+		lgWaitEvent(t, client, p.Name, "FailedMount", "does-not-exist")
+		got := lgWaitPod(t, client, p.Name, 30*time.Second, "Pending, waiting ContainerCreating", func(p *corev1.Pod) bool {
+			return p.Status.Phase == corev1.PodPending && lgWaiting("ContainerCreating")(p)
+		})
+		t.Logf("nocm: %s, %+v", got.Status.Phase, got.Status.ContainerStatuses)
+	})
+
+	if !a.alive() {
+		t.Fatalf("agent exited\n%s", a.log())
+	}
+	p, err := client.CoreV1().Pods("default").Get(ctx, "healthy", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Status.ContainerStatuses; p.Status.Phase != corev1.PodRunning || len(s) != 1 || s[0].RestartCount != 0 || s[0].State.Running == nil {
+		t.Errorf("healthy after the bad pods: %s %+v, want Running with restart count 0", p.Status.Phase, s)
+	}
+	if c := lgContainer(t, a, "healthy"); c.ID != healthy.ID || c.PID != healthy.PID || !running(c) {
+		t.Errorf("healthy's container = %+v, was %+v", c, healthy)
+	}
+	create(lgPod("after", corev1.RestartPolicyAlways, `echo after; exec sleep 3600`))
+	lgWaitPod(t, client, "after", 90*time.Second, "running", runningPod)
+}
+
+// lgWaiting holds when the pod's one container waits with reason.
+func lgWaiting(reason string) func(*corev1.Pod) bool {
+	return func(p *corev1.Pod) bool {
+		s := p.Status.ContainerStatuses
+		return len(s) == 1 && s[0].State.Waiting != nil && s[0].State.Waiting.Reason == reason
+	}
+}
+
+// lgFailed holds when the pod failed with reason and a message.
+func lgFailed(reason string) func(*corev1.Pod) bool {
+	return func(p *corev1.Pod) bool {
+		return p.Status.Phase == corev1.PodFailed && p.Status.Reason == reason && p.Status.Message != ""
+	}
+}
+
+// lgWaitEvent waits for a Warning event of pod default/name with reason
+// whose message contains text.
+func lgWaitEvent(t *testing.T, client kubernetes.Interface, name, reason, text string) {
+	t.Helper()
+	sel := fields.Set{"involvedObject.kind": "Pod", "involvedObject.name": name}.AsSelector().String()
+	eventually(t, 60*time.Second, fmt.Sprintf("%s: Warning event %s mentioning %q", name, reason, text), func() (bool, string) {
+		evs, err := client.CoreV1().Events("default").List(context.Background(), metav1.ListOptions{FieldSelector: sel})
+		if err != nil {
+			return false, err.Error()
+		}
+		var seen []string
+		for _, e := range evs.Items {
+			if e.Type == corev1.EventTypeWarning && e.Reason == reason && strings.Contains(e.Message, text) {
+				return true, ""
+			}
+			seen = append(seen, e.Type+" "+e.Reason+": "+e.Message)
+		}
+		return false, strings.Join(seen, "; ")
+	})
 }
