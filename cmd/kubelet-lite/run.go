@@ -156,7 +156,7 @@ func run(ctx context.Context, cfg config.Config) error {
 	}
 	go vols.Run(ctx)
 	go func() {
-		if err := (&logrotate.Rotator{Dir: cfg.LogDir, MaxSize: cfg.ContainerLogMaxBytes(), MaxFiles: cfg.ContainerLogMaxFiles}).Run(ctx); err != nil && ctx.Err() == nil {
+		if err := (&logrotate.Rotator{Dir: cfg.LogDir, MaxSize: cfg.ContainerLogMaxBytes(), MaxFiles: cfg.ContainerLogMaxFiles, Compress: true}).Run(ctx); err != nil && ctx.Err() == nil {
 			klog.ErrorS(err, "Log rotation stopped")
 		}
 	}()

@@ -16,21 +16,24 @@ import (
 
 // TestClusterAPIServerOutage: the kube-apiserver stops for a minute while
 // the node runs pods, and one container exits and restarts, another
-// completes, meanwhile. The agent keeps running, the pods keep their
+// completes, once it is down. The agent keeps running, the pods keep their
 // containers, and once the apiserver is back the node is Ready with a
 // renewed Lease and the pod statuses tell what happened during the outage.
 func TestClusterAPIServerOutage(t *testing.T) {
 	a, c, client := clusterAgent(t)
+	lgCleanupPods(t, a, client)
 	ctx := context.Background()
 	lgWaitNodeReady(t, client, a.node, 90*time.Second)
 	lgWaitDefaultServiceAccount(t, client)
 
-	// restarter exits 1 after 25 s on its first run and sleeps on the next
-	// (a counter in an emptyDir); completer exits 0 after 25 s.
+	// Once the test touches /data/go (in their emptyDir), restarter exits 1
+	// on its first run and sleeps on the next (a run counter in the
+	// emptyDir), and completer exits 0.
+	const waitGo = `until [ -f /data/go ]; do sleep 0.2; done; `
 	restarter := lgPod("restarter", corev1.RestartPolicyAlways,
 		`n=$(cat /data/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /data/n; echo "run $n"; `+
-			`if [ $n -ge 2 ]; then exec sleep 3600; fi; sleep 25; exit 1`)
-	completer := lgPod("completer", corev1.RestartPolicyOnFailure, `echo working; sleep 25; echo done`)
+			`if [ $n -ge 2 ]; then exec sleep 3600; fi; `+waitGo+`exit 1`)
+	completer := lgPod("completer", corev1.RestartPolicyOnFailure, `echo working; `+waitGo+`echo done`)
 	steady := lgPod("steady", corev1.RestartPolicyAlways, `echo steady; exec sleep 3600`)
 	for _, p := range []*corev1.Pod{steady, restarter, completer} {
 		p.Spec.NodeName = a.node
@@ -51,6 +54,12 @@ func TestClusterAPIServerOutage(t *testing.T) {
 	stopped := time.Now()
 	c.StopAPIServer(t)
 	t.Logf("apiserver stopped in %s", time.Since(stopped).Round(time.Millisecond))
+	stopped = time.Now()
+	for _, name := range []string{"restarter", "completer"} {
+		if out, err := a.nsenter(before[name].PID, "touch", "/data/go"); err != nil {
+			t.Fatalf("touch /data/go in %s: %v: %s", name, err, out)
+		}
+	}
 
 	// Meanwhile: restarter runs again (attempt 1), completer has exited 0,
 	// steady keeps its container, the agent keeps running.
@@ -177,6 +186,29 @@ func lgContainer(t *testing.T, a *agent, name string) containerState {
 	}
 	t.Fatalf("the node runs no container app of pod %s", name)
 	return containerState{}
+}
+
+// lgCleanupPods deletes, when the test ends (before the agent's own
+// cleanup), every pod in namespace default and waits until the node has
+// removed them, so that the agent stops with no pod left.
+func lgCleanupPods(t *testing.T, a *agent, client kubernetes.Interface) {
+	t.Cleanup(func() {
+		ctx := context.Background()
+		err := client.CoreV1().Pods("default").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+		if err != nil {
+			t.Errorf("delete the test's pods: %v", err)
+			return
+		}
+		deadline := time.Now().Add(90 * time.Second)
+		for time.Now().Before(deadline) {
+			pods, err := client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+			if err == nil && len(pods.Items) == 0 && len(a.ps()) == 0 {
+				return
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		t.Errorf("pods left 90 s after they were deleted: %d on the node", len(a.ps()))
+	})
 }
 
 // lgWaitDefaultServiceAccount waits until the controller-manager has made

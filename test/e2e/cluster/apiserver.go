@@ -19,8 +19,9 @@ import (
 )
 
 // StopAPIServer stops the kube-apiserver that up.sh (or StartAPIServer)
-// started, and only that process: SIGTERM, SIGKILL after 30 s, then waits
-// until it is gone. It remembers the command line for StartAPIServer.
+// started, and only that process: SIGTERM, SIGKILL after 15 s (it stops
+// listening at once but may take longer to exit), then waits until it is
+// gone. It remembers the command line for StartAPIServer.
 func (c *Cluster) StopAPIServer(t testing.TB) {
 	t.Helper()
 	pid, start, err := c.recorded("apiserver")
@@ -39,7 +40,7 @@ func (c *Cluster) StopAPIServer(t testing.TB) {
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatalf("stop apiserver (pid %d): %v", pid, err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for alive(pid, start) {
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
