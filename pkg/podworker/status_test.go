@@ -1,6 +1,7 @@
 package podworker
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -69,6 +70,29 @@ func TestBuildStatus(t *testing.T) {
 			}
 			if r := st.ContainerStatuses[1].RestartCount; r != tc.restB {
 				t.Errorf("b restartCount = %d, want %d", r, tc.restB)
+			}
+		})
+	}
+}
+
+func TestPullFailedEvent(t *testing.T) {
+	errGone := errors.New("image not found")
+	tests := []struct {
+		name        string
+		policy      corev1.PullPolicy
+		wantReason  string
+		wantMessage string
+	}{
+		{"never", corev1.PullNever, "ErrImageNeverPull", `Container image "reg.example/app:1" is not present with pull policy of Never`},
+		{"if not present", corev1.PullIfNotPresent, "Failed", `Failed to pull image "reg.example/app:1": image not found`},
+		{"always", corev1.PullAlways, "Failed", `Failed to pull image "reg.example/app:1": image not found`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &corev1.Container{Name: "app", Image: "reg.example/app:1", ImagePullPolicy: tt.policy}
+			reason, msg := pullFailedEvent(c, errGone)
+			if reason != tt.wantReason || msg != tt.wantMessage {
+				t.Errorf("pullFailedEvent = %q, %q; want %q, %q", reason, msg, tt.wantReason, tt.wantMessage)
 			}
 		})
 	}

@@ -346,13 +346,24 @@ func (wk *worker) pullImage(ctx context.Context, pod *corev1.Pod, c *corev1.Cont
 	rec := wk.parent.cfg.Recorder
 	img, pulled, err := wk.parent.cfg.Images.Ensure(ctx, c.Image, c.ImagePullPolicy)
 	if err != nil {
-		rec.Eventf(pod, corev1.EventTypeWarning, "Failed", "Failed to pull image %q: %v", c.Image, err)
+		reason, msg := pullFailedEvent(c, err)
+		rec.Event(pod, corev1.EventTypeWarning, reason, msg)
 		return Image{}, fmt.Errorf("container %s: image %s: %w", c.Name, c.Image, err)
 	}
 	if pulled {
 		rec.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q", c.Image)
 	}
 	return img, nil
+}
+
+// pullFailedEvent is the reason and message of the event for an image that
+// could not be had, in the kubelet's words: under pull policy Never it was
+// not present, otherwise the pull failed.
+func pullFailedEvent(c *corev1.Container, err error) (reason, message string) {
+	if c.ImagePullPolicy == corev1.PullNever {
+		return reasonErrImageNeverPull, fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)
+	}
+	return "Failed", fmt.Sprintf("Failed to pull image %q: %v", c.Image, err)
 }
 
 // terminate stops the pod gracefully (app containers first, then init
