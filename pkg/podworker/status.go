@@ -35,6 +35,9 @@ type statusInput struct {
 	Runtime map[string]sandbox.ContainerStatus
 	// Waiting holds the containers the sync could not start, and why.
 	Waiting map[string]waiting
+	// Previous holds, per container, the exited instance the worker last
+	// replaced with a new one: the last state of a restarted container.
+	Previous map[string]sandbox.ContainerStatus
 	// Ready and Started, when set, give the probes' verdicts for running
 	// containers; without them a running container is ready and started.
 	Ready, Started func(container string) bool
@@ -57,9 +60,32 @@ func buildStatus(pod *corev1.Pod, in statusInput) corev1.PodStatus {
 		}
 	}
 	for _, c := range pod.Spec.Containers {
-		st.ContainerStatuses = append(st.ContainerStatuses, containerStatus(c, in, defaultWait))
+		cs := containerStatus(c, in, defaultWait)
+		if cs.LastTerminationState.Terminated == nil {
+			cs.LastTerminationState.Terminated = lastTerminated(pod, c.Name, cs, in.Previous)
+		}
+		st.ContainerStatuses = append(st.ContainerStatuses, cs)
 	}
 	return st
+}
+
+// lastTerminated is the last state of a restarted container (restart count
+// above 0): the instance before the current one, as the worker saw it exit,
+// else as the pod's status already tells for the same current instance
+// (kept across an agent restart).
+func lastTerminated(pod *corev1.Pod, name string, cs corev1.ContainerStatus, previous map[string]sandbox.ContainerStatus) *corev1.ContainerStateTerminated {
+	if cs.RestartCount == 0 {
+		return nil
+	}
+	if prev, ok := previous[name]; ok && int32(prev.Attempt) < cs.RestartCount {
+		return terminated(prev)
+	}
+	for _, known := range pod.Status.ContainerStatuses {
+		if known.Name == name && known.ContainerID == cs.ContainerID && known.LastTerminationState.Terminated != nil {
+			return known.LastTerminationState.Terminated.DeepCopy()
+		}
+	}
+	return nil
 }
 
 func containerStatus(c corev1.Container, in statusInput, defaultWait string) corev1.ContainerStatus {

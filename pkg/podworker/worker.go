@@ -50,6 +50,9 @@ type worker struct {
 	startTime time.Time
 	// reported is the status last handed to the status store.
 	reported *corev1.PodStatus
+	// previous holds each container's exited instance the worker last
+	// started a new one after (its last termination state).
+	previous map[string]sandbox.ContainerStatus
 }
 
 func newWorker(parent *Workers, pod *corev1.Pod) *worker {
@@ -154,7 +157,7 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	if err := wk.ensureSandbox(ctx, pod, res); err != nil {
 		return 0, err
 	}
-	obs, _, err := wk.observe(pod)
+	obs, before, err := wk.observe(pod)
 	if err != nil {
 		return 0, err
 	}
@@ -172,6 +175,12 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 		wk.volumesOf = pod
 	}
 	for _, s := range plan.Start {
+		if prev, ok := before[s.Container.Name]; ok && prev.State == sandbox.StateExited {
+			if wk.previous == nil {
+				wk.previous = map[string]sandbox.ContainerStatus{}
+			}
+			wk.previous[s.Container.Name] = prev
+		}
 		if w, err := wk.startContainer(ctx, pod, res, s, mounts[s.Container.Name]); err != nil {
 			waits[s.Container.Name] = w
 			errs = append(errs, err)
@@ -191,7 +200,7 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	// The phase is that of the containers as they are now; deciding again
 	// with a backoff that only looks (never records a restart) gives it.
 	phase := decide(pod, after, func(string, time.Time) time.Duration { return time.Second }).Phase
-	in := statusInput{QOS: res.QOSClass, Phase: phase, StartTime: wk.startTime, Runtime: raw, Waiting: waits}
+	in := statusInput{QOS: res.QOSClass, Phase: phase, StartTime: wk.startTime, Runtime: raw, Waiting: waits, Previous: wk.previous}
 	if pr := p.cfg.Probes; pr != nil {
 		in.Ready = func(name string) bool { return pr.Ready(pod.UID, name) }
 		in.Started = func(name string) bool { return pr.Started(pod.UID, name) }
