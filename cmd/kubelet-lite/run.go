@@ -124,6 +124,11 @@ func run(ctx context.Context, cfg config.Config) error {
 		sources = append(sources, &podsource.Dir{Path: cfg.PodManifestPath, NodeName: cfg.NodeName, Resync: cfg.FileCheckFrequency})
 	}
 	if cl != nil {
+		// Pods bound straight to the node (spec.nodeName) bypass the
+		// scheduler; admission checks their requests against allocatable.
+		if podCfg.Capacity.Allocatable, err = cl.node.Allocatable(); err != nil {
+			return fmt.Errorf("node allocatable: %w", err)
+		}
 		cl.recordEvents(broadcaster)
 		volCfg.Getter = cl.getter
 		podCfg.Objects = cl.getter

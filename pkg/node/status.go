@@ -76,12 +76,7 @@ func (c *Controller) setStatus(node *corev1.Node) {
 // daemonEndpoints.
 func (c *Controller) setMachineStatus(node *corev1.Node, f facts) {
 	st := &node.Status
-	st.Capacity = corev1.ResourceList{
-		corev1.ResourceCPU:              *resource.NewMilliQuantity(int64(f.info.NumCPU)*1000, resource.DecimalSI),
-		corev1.ResourceMemory:           *resource.NewQuantity(int64(f.mem.Total), resource.BinarySI),
-		corev1.ResourcePods:             *resource.NewQuantity(int64(c.cfg.MaxPods), resource.DecimalSI),
-		corev1.ResourceEphemeralStorage: *resource.NewQuantity(int64(f.fs.Capacity), resource.BinarySI),
-	}
+	st.Capacity = capacity(f, c.cfg.MaxPods)
 	st.Allocatable = allocatable(st.Capacity, c.cfg.SystemReserved, c.cfg.KubeReserved)
 	st.Addresses = []corev1.NodeAddress{
 		{Type: corev1.NodeInternalIP, Address: c.cfg.NodeIP.String()},
@@ -101,6 +96,26 @@ func (c *Controller) setMachineStatus(node *corev1.Node, f facts) {
 		Architecture:    runtime.GOARCH,
 	}
 	st.DaemonEndpoints.KubeletEndpoint.Port = int32(c.cfg.KubeletPort)
+}
+
+// Allocatable reads the machine and returns the allocatable resources the
+// node reports, which pods are admitted against.
+func (c *Controller) Allocatable() (corev1.ResourceList, error) {
+	f, err := c.readFacts()
+	if err != nil {
+		return nil, err
+	}
+	return allocatable(capacity(f, c.cfg.MaxPods), c.cfg.SystemReserved, c.cfg.KubeReserved), nil
+}
+
+// capacity is the node's capacity on a machine with f.
+func capacity(f facts, maxPods int) corev1.ResourceList {
+	return corev1.ResourceList{
+		corev1.ResourceCPU:              *resource.NewMilliQuantity(int64(f.info.NumCPU)*1000, resource.DecimalSI),
+		corev1.ResourceMemory:           *resource.NewQuantity(int64(f.mem.Total), resource.BinarySI),
+		corev1.ResourcePods:             *resource.NewQuantity(int64(maxPods), resource.DecimalSI),
+		corev1.ResourceEphemeralStorage: *resource.NewQuantity(int64(f.fs.Capacity), resource.BinarySI),
+	}
 }
 
 // allocatable returns capacity minus the reservations and upstream's hard

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -63,6 +64,10 @@ func TestAllocatable(t *testing.T) {
 				st.Allocatable.StorageEphemeral().Value(), st.Allocatable.Pods().Value()}
 			if want := [4]int64{tc.wantMilliCPU, tc.wantMemory, tc.wantStorage, tc.wantPods}; got != want {
 				t.Errorf("allocatable cpu(m), memory, ephemeral-storage, pods = %v, want %v", got, want)
+			}
+			// Pods are admitted against what the node reports.
+			if alloc, err := h.ctrl.Allocatable(); err != nil || !equality.Semantic.DeepEqual(alloc, st.Allocatable) {
+				t.Errorf("Allocatable() = %v, %v; want the reported %v", alloc, err, st.Allocatable)
 			}
 			gotCap := [3]int64{st.Capacity.Cpu().MilliValue(), st.Capacity.Memory().Value(), st.Capacity.StorageEphemeral().Value()}
 			if want := [3]int64{4000, tc.memTotal, tc.wantCapStorage}; gotCap != want {
