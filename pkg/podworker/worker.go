@@ -170,6 +170,9 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	if len(plan.Start) > 0 || pod != wk.volumesOf {
 		if mounts, err = p.cfg.Volumes.Setup(ctx, pod); err != nil {
 			p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "FailedMount", "%v", err)
+			// The pod is reported as it is (a new one Pending, its
+			// containers ContainerCreating) until the volumes can be made.
+			wk.report(pod, wk.status(pod, res, plan.Phase, before, nil))
 			return 0, fmt.Errorf("volumes: %w", err)
 		}
 		wk.volumesOf = pod
@@ -200,14 +203,19 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	// The phase is that of the containers as they are now; deciding again
 	// with a backoff that only looks (never records a restart) gives it.
 	phase := decide(pod, after, func(string, time.Time) time.Duration { return time.Second }).Phase
+	wk.report(pod, wk.status(pod, res, phase, raw, waits))
+	klog.V(2).InfoS("Pod synced", "pod", klog.KObj(pod), "phase", phase, "started", len(plan.Start), "backingOff", len(plan.BackOff))
+	return next, errors.Join(errs...)
+}
+
+// status is the pod's status with the containers as raw shows them.
+func (wk *worker) status(pod *corev1.Pod, res *translate.Result, phase corev1.PodPhase, raw map[string]sandbox.ContainerStatus, waits map[string]waiting) corev1.PodStatus {
 	in := statusInput{QOS: res.QOSClass, Phase: phase, StartTime: wk.startTime, Runtime: raw, Waiting: waits, Previous: wk.previous}
-	if pr := p.cfg.Probes; pr != nil {
+	if pr := wk.parent.cfg.Probes; pr != nil {
 		in.Ready = func(name string) bool { return pr.Ready(pod.UID, name) }
 		in.Started = func(name string) bool { return pr.Started(pod.UID, name) }
 	}
-	wk.report(pod, buildStatus(pod, in))
-	klog.V(2).InfoS("Pod synced", "pod", klog.KObj(pod), "phase", phase, "started", len(plan.Start), "backingOff", len(plan.BackOff))
-	return next, errors.Join(errs...)
+	return buildStatus(pod, in)
 }
 
 // ensureSandbox makes the pod's sandbox run. A sandbox recreated since the
