@@ -261,19 +261,43 @@ func lgRotation(t *testing.T, a *agent, c *cluster.Cluster, client kubernetes.In
 	if second := last(); second <= first {
 		t.Errorf("kubectl logs --tail=1: line %d, then %d 2 s later; want the log to go on after rotations", first, second)
 	}
-	out := lgKubectl(t, c, "logs", "chatty", "--tail=200")
-	var prev int
+	for _, args := range [][]string{{"--tail=200"}, {}} {
+		out := lgKubectl(t, c, append([]string{"logs", "chatty"}, args...)...)
+		from, to := lgConsecutive(t, "kubectl logs chatty "+strings.Join(args, " "), out)
+		t.Logf("kubectl logs chatty %s: lines %d to %d (%d KiB) without a gap", strings.Join(args, " "), from, to, len(out)/1024)
+	}
+
+	// -f goes on across a rotation (every 10 s) without losing or
+	// repeating a line.
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.Kubectl, "--kubeconfig", c.AdminKubeconfig, "-n", "default", "logs", "-f", "chatty", "--tail=1")
+	out, _ := cmd.Output() // ends when ctx kills it
+	from, to := lgConsecutive(t, "kubectl logs -f chatty", string(out[:strings.LastIndexByte(string(out), '\n')+1]))
+	if to-from < 1000 {
+		t.Errorf("kubectl logs -f chatty for 25 s: lines %d to %d, want well over 1000 (a rotation or more)", from, to)
+	}
+	t.Logf("kubectl logs -f chatty for 25 s: lines %d to %d without a gap", from, to)
+}
+
+// lgConsecutive checks that out is chatty lines numbered one after another
+// and returns the first and last number.
+func lgConsecutive(t *testing.T, what, out string) (first, last int) {
+	t.Helper()
 	for i, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
 		f := strings.Fields(l)
 		if len(f) != 3 || f[0] != "chatty" {
-			t.Fatalf("kubectl logs --tail=200 line %d = %.80q, want a chatty line", i, l)
+			t.Fatalf("%s: line %d = %.80q, want a chatty line", what, i, l)
 		}
 		n, _ := strconv.Atoi(f[1])
-		if i > 0 && n != prev+1 {
-			t.Fatalf("kubectl logs --tail=200: line %d follows %d; want no gap or repeat across a rotation", n, prev)
+		if i == 0 {
+			first = n
+		} else if n != last+1 {
+			t.Fatalf("%s: line %d follows %d; want no gap or repeat across a rotation", what, n, last)
 		}
-		prev = n
+		last = n
 	}
+	return first, last
 }
 
 // lgAgentPort is the agent's kubelet API port (its --port).
@@ -401,7 +425,21 @@ func TestClusterBadPods(t *testing.T) {
 		got := lgWaitPod(t, client, p.Name, 30*time.Second, "Pending, waiting ContainerCreating", func(p *corev1.Pod) bool {
 			return p.Status.Phase == corev1.PodPending && lgWaiting("ContainerCreating")(p)
 		})
-		t.Logf("nocm: %s, %+v", got.Status.Phase, got.Status.ContainerStatuses)
+		time.Sleep(5 * time.Second)
+		if p, err := client.CoreV1().Pods("default").Get(ctx, "nocm", metav1.GetOptions{}); err != nil || p.Status.Phase != corev1.PodPending {
+			t.Errorf("nocm 5 s later: %v %+v, want still Pending", err, p.Status)
+		}
+		if cs := lgRuntimeContainers(a, "nocm"); len(cs) > 0 {
+			t.Errorf("nocm has containers on the node without its ConfigMap: %+v", cs)
+		}
+		// Once the ConfigMap exists, the pod starts.
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "does-not-exist", Namespace: "default"}, Data: map[string]string{"k": "v"}}
+		if _, err := client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		lgWaitPod(t, client, "nocm", 90*time.Second, "running once its ConfigMap exists", runningPod)
+		t.Logf("nocm ran %s after its ConfigMap was made (%s before: %+v)", time.Since(start).Round(time.Millisecond), got.Status.Phase, got.Status.ContainerStatuses[0].State.Waiting)
 	})
 
 	if !a.alive() {
@@ -419,6 +457,22 @@ func TestClusterBadPods(t *testing.T) {
 	}
 	create(lgPod("after", corev1.RestartPolicyAlways, `echo after; exec sleep 3600`))
 	lgWaitPod(t, client, "after", 90*time.Second, "running", runningPod)
+}
+
+// lgRuntimePod is the runtime's view of the API pod default/name.
+func lgRuntimePod(a *agent, name string) (podState, bool) {
+	for _, p := range a.ps() {
+		if p.Namespace == "default" && p.Name == name {
+			return p, true
+		}
+	}
+	return podState{}, false
+}
+
+// lgRuntimeContainers lists the containers the runtime has for pod default/name.
+func lgRuntimeContainers(a *agent, name string) []containerState {
+	p, _ := lgRuntimePod(a, name)
+	return p.Containers
 }
 
 // lgWaiting holds when the pod's one container waits with reason.
