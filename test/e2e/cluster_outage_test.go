@@ -30,9 +30,17 @@ func TestClusterAPIServerOutage(t *testing.T) {
 	// on its first run and sleeps on the next (a run counter in the
 	// emptyDir), and completer exits 0.
 	const waitGo = `until [ -f /data/go ]; do sleep 0.2; done; `
+	// restarter's environment comes from a ConfigMap, which its restart
+	// during the outage needs.
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "greeting", Namespace: "default"}, Data: map[string]string{"GREETING": "hello"}}
+	if _, err := client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	restarter := lgPod("restarter", corev1.RestartPolicyAlways,
-		`n=$(cat /data/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /data/n; echo "run $n"; `+
+		`n=$(cat /data/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /data/n; echo "run $n $GREETING"; `+
 			`if [ $n -ge 2 ]; then exec sleep 3600; fi; `+waitGo+`exit 1`)
+	restarter.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{
+		LocalObjectReference: corev1.LocalObjectReference{Name: "greeting"}}}}
 	completer := lgPod("completer", corev1.RestartPolicyOnFailure, `echo working; `+waitGo+`echo done`)
 	steady := lgPod("steady", corev1.RestartPolicyAlways, `echo steady; exec sleep 3600`)
 	for _, p := range []*corev1.Pod{steady, restarter, completer} {
@@ -127,6 +135,9 @@ func TestClusterAPIServerOutage(t *testing.T) {
 	}
 	if r := lgContainer(t, a, "restarter"); r.ID == before["restarter"].ID {
 		t.Errorf("restarter still has its first container %s after the outage", r.ID)
+	}
+	if out, err := lgKubectlErr(c, "logs", "restarter"); err != nil || out != "run 2 hello\n" {
+		t.Errorf("restarter's log after the outage = %q, %v; want its second run with the ConfigMap's greeting", out, err)
 	}
 
 	lgWaitNodeReady(t, client, a.node, 60*time.Second)

@@ -37,6 +37,17 @@ func (c *Cluster) StopAPIServer(t testing.TB) {
 		t.Fatalf("recorded apiserver pid %d runs %q, not kube-apiserver", pid, args[0])
 	}
 	c.apiserverArgs = args
+	if !c.restartOnCleanup {
+		// A test that fails while the apiserver is stopped still cleans up
+		// through it.
+		c.restartOnCleanup = true
+		t.Cleanup(func() {
+			if c.apiserverStopped {
+				c.StartAPIServer(t)
+			}
+		})
+	}
+	c.apiserverStopped = true
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatalf("stop apiserver (pid %d): %v", pid, err)
 	}
@@ -70,6 +81,7 @@ func (c *Cluster) StartAPIServer(t testing.TB) {
 		t.Fatalf("start apiserver: %v", err)
 	}
 	go func() { _ = cmd.Wait() }() // reap it when down.sh stops it
+	c.apiserverStopped = false
 	pid := cmd.Process.Pid
 	start, err := procStartTime(pid)
 	if err != nil {

@@ -52,6 +52,9 @@ type Cluster struct {
 
 	// apiserverArgs is the command line StopAPIServer saw.
 	apiserverArgs []string
+	// apiserverStopped is set while the apiserver is stopped;
+	// restartOnCleanup once its restart at the test's end is registered.
+	apiserverStopped, restartOnCleanup bool
 }
 
 // Start starts a control plane for t and registers its stop with t.Cleanup.
