@@ -67,6 +67,8 @@ func newRunCmd() *cobra.Command {
 	f.Var(cliflag.NewMapStringString(&cfg.SystemReserved), "system-reserved", "resources held back for the system, e.g. cpu=200m,memory=500Mi,ephemeral-storage=1Gi,pid=1000")
 	f.Var(cliflag.NewMapStringString(&cfg.KubeReserved), "kube-reserved", "resources held back for Kubernetes' own daemons, as --system-reserved")
 	f.Var(cliflag.NewMapStringString(&cfg.NodeLabels), "node-labels", "labels the node registers with, key=value,...")
+	f.StringVar(&cfg.ContainerLogMaxSize, "container-log-max-size", cfg.ContainerLogMaxSize, "size (a quantity such as 10Mi) beyond which a container's log is rotated")
+	f.IntVar(&cfg.ContainerLogMaxFiles, "container-log-max-files", cfg.ContainerLogMaxFiles, "how many files of a container's log are kept, the live one included")
 	f.DurationVar(&cfg.FileCheckFrequency, "file-check-frequency", cfg.FileCheckFrequency, "how often the manifest directory is read again without an event")
 	return cmd
 }
@@ -163,7 +165,7 @@ func run(ctx context.Context, cfg config.Config) error {
 	}
 	go vols.Run(ctx)
 	go func() {
-		if err := (&logrotate.Rotator{Dir: cfg.LogDir}).Run(ctx); err != nil && ctx.Err() == nil {
+		if err := (&logrotate.Rotator{Dir: cfg.LogDir, MaxSize: cfg.ContainerLogMaxBytes(), MaxFiles: cfg.ContainerLogMaxFiles, Compress: true}).Run(ctx); err != nil && ctx.Err() == nil {
 			klog.ErrorS(err, "Log rotation stopped")
 		}
 	}()

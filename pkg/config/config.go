@@ -38,6 +38,12 @@ type Config struct {
 	MaxParallelStarts int
 	// MaxPods is how many pods the node admits.
 	MaxPods int
+	// ContainerLogMaxSize is the size (a quantity such as 10Mi) beyond which
+	// a container's log is rotated.
+	ContainerLogMaxSize string
+	// ContainerLogMaxFiles is how many files of a container's log are kept,
+	// the live one included.
+	ContainerLogMaxFiles int
 
 	// Kubeconfig makes the agent a node of the cluster it names; "" runs
 	// static pods only.
@@ -73,9 +79,12 @@ func Default() Config {
 		FileCheckFrequency: 20 * time.Second,
 		MaxParallelStarts:  8,
 		MaxPods:            110,
-		Address:            "0.0.0.0",
-		Port:               10250,
-		HealthzAddr:        "127.0.0.1:10248",
+		// The kubelet's containerLogMaxSize and containerLogMaxFiles defaults.
+		ContainerLogMaxSize:  "10Mi",
+		ContainerLogMaxFiles: 5,
+		Address:              "0.0.0.0",
+		Port:                 10250,
+		HealthzAddr:          "127.0.0.1:10248",
 	}
 }
 
@@ -104,6 +113,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxPods < 1 {
 		errs = append(errs, fmt.Errorf("--max-pods %d: want at least 1", c.MaxPods))
+	}
+	if q, err := resource.ParseQuantity(c.ContainerLogMaxSize); err != nil || q.Sign() <= 0 {
+		errs = append(errs, fmt.Errorf("--container-log-max-size %q: want a positive quantity such as 10Mi", c.ContainerLogMaxSize))
+	}
+	if c.ContainerLogMaxFiles < 2 {
+		errs = append(errs, fmt.Errorf("--container-log-max-files %d: want at least 2", c.ContainerLogMaxFiles))
 	}
 	if c.Kubeconfig == "" && c.PodManifestPath == "" {
 		errs = append(errs, errors.New("no pod source: set --pod-manifest-path, --kubeconfig or both"))
@@ -157,6 +172,16 @@ func ParseReserved(m map[string]string) (corev1.ResourceList, error) {
 		out[corev1.ResourceName(name)] = q
 	}
 	return out, nil
+}
+
+// ContainerLogMaxBytes is ContainerLogMaxSize in bytes; 0 when it does not
+// parse (Validate reports that).
+func (c *Config) ContainerLogMaxBytes() int64 {
+	q, err := resource.ParseQuantity(c.ContainerLogMaxSize)
+	if err != nil {
+		return 0
+	}
+	return q.Value()
 }
 
 // ImageDir is where the image store keeps layers and metadata.

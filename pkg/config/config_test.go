@@ -36,6 +36,10 @@ func TestValidate(t *testing.T) {
 		{name: "bad node ip", mutate: func(c *Config) { c.NodeIP = "10.0.0" }, wantErr: `--node-ip "10.0.0"`},
 		{name: "cert without key", mutate: func(c *Config) { c.TLSCertFile = "/a.crt" }, wantErr: "go together"},
 		{name: "no pods", mutate: func(c *Config) { c.MaxPods = 0 }, wantErr: "--max-pods 0"},
+		{name: "log max size", mutate: func(c *Config) { c.ContainerLogMaxSize = "64Ki" }},
+		{name: "log max size not a quantity", mutate: func(c *Config) { c.ContainerLogMaxSize = "ten megs" }, wantErr: `--container-log-max-size "ten megs"`},
+		{name: "log max size zero", mutate: func(c *Config) { c.ContainerLogMaxSize = "0" }, wantErr: "--container-log-max-size"},
+		{name: "one log file", mutate: func(c *Config) { c.ContainerLogMaxFiles = 1 }, wantErr: "--container-log-max-files 1"},
 		{name: "no parallel starts", mutate: func(c *Config) { c.MaxParallelStarts = 0 }, wantErr: "--max-parallel-starts"},
 		{name: "reserved", mutate: func(c *Config) {
 			c.SystemReserved = map[string]string{"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "1Gi", "pid": "100"}
@@ -62,5 +66,23 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want an error containing %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestContainerLogMaxBytes(t *testing.T) {
+	cases := []struct {
+		size string
+		want int64
+	}{
+		{"10Mi", 10 * 1024 * 1024},
+		{"64Ki", 65536},
+		{"1M", 1000000},
+		{"junk", 0},
+	}
+	for _, tc := range cases {
+		c := Config{ContainerLogMaxSize: tc.size}
+		if got := c.ContainerLogMaxBytes(); got != tc.want {
+			t.Errorf("ContainerLogMaxBytes(%q) = %d, want %d", tc.size, got, tc.want)
+		}
 	}
 }

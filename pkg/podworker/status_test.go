@@ -1,6 +1,8 @@
 package podworker
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -158,5 +160,67 @@ func TestRememberRestarts(t *testing.T) {
 	want := map[string]string{"a": "a0", "b": "b3"}
 	if len(got) != len(want) || got["a"] != want["a"] || got["b"] != want["b"] {
 		t.Errorf("previous = %v, want %v", got, want)
+	}
+}
+
+func TestPullFailedEvent(t *testing.T) {
+	errGone := errors.New("image not found")
+	tests := []struct {
+		name        string
+		policy      corev1.PullPolicy
+		wantReason  string
+		wantMessage string
+	}{
+		{"never", corev1.PullNever, "ErrImageNeverPull", `Container image "reg.example/app:1" is not present with pull policy of Never`},
+		{"if not present", corev1.PullIfNotPresent, "Failed", `Failed to pull image "reg.example/app:1": image not found`},
+		{"always", corev1.PullAlways, "Failed", `Failed to pull image "reg.example/app:1": image not found`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &corev1.Container{Name: "app", Image: "reg.example/app:1", ImagePullPolicy: tt.policy}
+			reason, msg := pullFailedEvent(c, errGone)
+			if reason != tt.wantReason || msg != tt.wantMessage {
+				t.Errorf("pullFailedEvent = %q, %q; want %q, %q", reason, msg, tt.wantReason, tt.wantMessage)
+			}
+		})
+	}
+}
+
+func TestLastTerminationState(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	first := sandbox.ContainerStatus{ID: "u.a.0", Name: "a", Attempt: 0, State: sandbox.StateExited, ExitCode: 1, Reason: "Error", FinishedAt: at}
+	second := sandbox.ContainerStatus{ID: "u.a.1", Name: "a", Attempt: 1, State: sandbox.StateRunning, StartedAt: at.Add(time.Second)}
+	third := sandbox.ContainerStatus{ID: "u.a.2", Name: "a", Attempt: 2, State: sandbox.StateRunning, StartedAt: at.Add(time.Minute)}
+	known := func(id string, exit int32) corev1.PodStatus {
+		return corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "a", ContainerID: "kubelet-lite://" + id,
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exit, Reason: "Error"}},
+		}}}
+	}
+	cases := []struct {
+		name     string
+		current  sandbox.ContainerStatus
+		previous map[string]sandbox.ContainerStatus
+		status   corev1.PodStatus // the pod's status as the apiserver has it
+		want     string           // "none" or "exit <code> <container ID>"
+	}{
+		{"first instance has none", first, nil, corev1.PodStatus{}, "none"},
+		{"restarted: the instance the worker replaced", second, map[string]sandbox.ContainerStatus{"a": first}, corev1.PodStatus{}, "exit 1 kubelet-lite://u.a.0"},
+		{"after an agent restart: the pod's status for the same instance", second, nil, known("u.a.1", 7), "exit 7 "},
+		{"the pod's status of an older instance is not taken", third, nil, known("u.a.1", 7), "none"},
+		{"restarted and nothing known", second, nil, corev1.PodStatus{}, "none"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "a"}}}, Status: tc.status}
+			st := buildStatus(pod, statusInput{Runtime: map[string]sandbox.ContainerStatus{"a": tc.current}, Previous: tc.previous})
+			got := "none"
+			if term := st.ContainerStatuses[0].LastTerminationState.Terminated; term != nil {
+				got = fmt.Sprintf("exit %d %s", term.ExitCode, term.ContainerID)
+			}
+			if got != tc.want {
+				t.Errorf("last termination state = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

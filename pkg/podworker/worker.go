@@ -178,6 +178,9 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	if len(plan.Start) > 0 || pod != wk.volumesOf {
 		if mounts, err = p.cfg.Volumes.Setup(ctx, pod); err != nil {
 			p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "FailedMount", "%v", err)
+			// The pod is reported as it is (a new one Pending, its
+			// containers ContainerCreating) until the volumes can be made.
+			wk.report(pod, wk.status(pod, res, plan.Phase, before, nil))
 			return 0, fmt.Errorf("volumes: %w", err)
 		}
 		wk.volumesOf = pod
@@ -204,14 +207,19 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	// The phase is that of the containers as they are now; deciding again
 	// with a backoff that only looks (never records a restart) gives it.
 	phase := decide(pod, after, func(string, time.Time) time.Duration { return time.Second }).Phase
+	wk.report(pod, wk.status(pod, res, phase, raw, waits))
+	klog.V(2).InfoS("Pod synced", "pod", klog.KObj(pod), "phase", phase, "started", len(plan.Start), "backingOff", len(plan.BackOff))
+	return next, errors.Join(errs...)
+}
+
+// status is the pod's status with the containers as raw shows them.
+func (wk *worker) status(pod *corev1.Pod, res *translate.Result, phase corev1.PodPhase, raw map[string]sandbox.ContainerStatus, waits map[string]waiting) corev1.PodStatus {
 	in := statusInput{QOS: res.QOSClass, Phase: phase, StartTime: wk.startTime, Runtime: raw, Waiting: waits, Previous: wk.previous}
-	if pr := p.cfg.Probes; pr != nil {
+	if pr := wk.parent.cfg.Probes; pr != nil {
 		in.Ready = func(name string) bool { return pr.Ready(pod.UID, name) }
 		in.Started = func(name string) bool { return pr.Started(pod.UID, name) }
 	}
-	wk.report(pod, buildStatus(pod, in))
-	klog.V(2).InfoS("Pod synced", "pod", klog.KObj(pod), "phase", phase, "started", len(plan.Start), "backingOff", len(plan.BackOff))
-	return next, errors.Join(errs...)
+	return buildStatus(pod, in)
 }
 
 // reportOOMKills tells, once per container attempt, that the kernel's OOM
@@ -405,7 +413,8 @@ func (wk *worker) pullImage(ctx context.Context, pod *corev1.Pod, c *corev1.Cont
 		rec.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
 	})
 	if err != nil {
-		rec.Eventf(pod, corev1.EventTypeWarning, "Failed", "Failed to pull image %q: %v", c.Image, err)
+		reason, msg := pullFailedEvent(c, err)
+		rec.Event(pod, corev1.EventTypeWarning, reason, msg)
 		return Image{}, fmt.Errorf("container %s: image %s: %w", c.Name, c.Image, err)
 	}
 	if pulled {
@@ -414,6 +423,16 @@ func (wk *worker) pullImage(ctx context.Context, pod *corev1.Pod, c *corev1.Cont
 		rec.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
 	}
 	return img, nil
+}
+
+// pullFailedEvent is the reason and message of the event for an image that
+// could not be had, in the kubelet's words: under pull policy Never it was
+// not present, otherwise the pull failed.
+func pullFailedEvent(c *corev1.Container, err error) (reason, message string) {
+	if c.ImagePullPolicy == corev1.PullNever {
+		return reasonErrImageNeverPull, fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)
+	}
+	return "Failed", fmt.Sprintf("Failed to pull image %q: %v", c.Image, err)
 }
 
 // terminate stops the pod gracefully (app containers first, then init

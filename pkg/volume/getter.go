@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
 )
 
 // Getter is what volumes need from the apiserver. Implementations are safe
@@ -29,11 +30,18 @@ type Getter interface {
 // its absence) before it GETs it again.
 const DefaultCacheTTL = 10 * time.Second
 
+// lastKnownFor is how long NewAPIGetter keeps an object it found, to
+// answer with while the apiserver cannot be reached.
+const lastKnownFor = 24 * time.Hour
+
 // NewAPIGetter returns a Getter that GETs ConfigMaps and Secrets directly
 // (the Node authorizer allows a node those of its pods only, so no watch)
-// and keeps each result, found or not found, for DefaultCacheTTL.
+// and keeps each result, found or not found, for DefaultCacheTTL. When a
+// GET fails otherwise than NotFound (the apiserver is away), it answers with
+// the object last found, as upstream's watch-based cache would, so that a
+// container can restart during an apiserver outage.
 func NewAPIGetter(client kubernetes.Interface) Getter {
-	return &apiGetter{client: client, ttl: DefaultCacheTTL, now: time.Now, cache: map[cacheKey]cacheEntry{}}
+	return &apiGetter{client: client, ttl: DefaultCacheTTL, keep: lastKnownFor, now: time.Now, cache: map[cacheKey]cacheEntry{}}
 }
 
 type cacheKey struct{ kind, namespace, name string }
@@ -46,7 +54,8 @@ type cacheEntry struct {
 
 type apiGetter struct {
 	client kubernetes.Interface
-	ttl    time.Duration
+	ttl    time.Duration // an entry is fresh for ttl
+	keep   time.Duration // a found object answers failed GETs for keep
 	now    func() time.Time
 
 	mu    sync.Mutex
@@ -92,6 +101,11 @@ func (g *apiGetter) get(ctx context.Context, key cacheKey, fetch func() (any, er
 	}
 	obj, err := fetch()
 	if err != nil && !apierrors.IsNotFound(err) {
+		if ok && e.err == nil && g.now().Sub(e.fetched) < g.keep {
+			klog.V(2).InfoS("Using the last known object while the apiserver cannot be read", "kind", key.kind,
+				"object", klog.KRef(key.namespace, key.name), "fetched", e.fetched, "err", err)
+			return e.obj, nil
+		}
 		return nil, fmt.Errorf("get %s %s/%s: %w", key.kind, key.namespace, key.name, err)
 	}
 	g.mu.Lock()
@@ -101,12 +115,13 @@ func (g *apiGetter) get(ctx context.Context, key cacheKey, fetch func() (any, er
 	return obj, err
 }
 
-// prune drops expired entries so the cache does not grow with objects no
-// pod uses any more; the caller holds g.mu.
+// prune drops the entries past use (found objects after keep, not-found
+// ones after ttl) so the cache does not grow with objects no pod uses any
+// more; the caller holds g.mu.
 func (g *apiGetter) prune() {
 	now := g.now()
 	for k, e := range g.cache {
-		if now.Sub(e.fetched) >= g.ttl {
+		if age := now.Sub(e.fetched); age >= g.keep || (e.err != nil && age >= g.ttl) {
 			delete(g.cache, k)
 		}
 	}

@@ -48,8 +48,11 @@ func TestAPIGetterCache(t *testing.T) {
 		{name: "fetched again after the TTL", do: func() { now = now.Add(5 * time.Second) }, obj: "cfg", want: "v2", wantGets: 2},
 		{name: "not found", obj: "nope", want: "not found", wantGets: 3},
 		{name: "not found is cached", obj: "nope", want: "not found", wantGets: 3},
-		{name: "transient error", do: func() { now = now.Add(time.Minute); fail = errors.New("boom") }, obj: "cfg", want: "error", wantGets: 4},
-		{name: "errors are not cached", do: func() { fail = nil }, obj: "cfg", want: "v2", wantGets: 5},
+		{name: "apiserver away: the last known object", do: func() { now = now.Add(time.Minute); fail = errors.New("boom") }, obj: "cfg", want: "v2", wantGets: 4},
+		{name: "apiserver away, nothing known: the error", obj: "other", want: "error", wantGets: 5},
+		{name: "apiserver away, not found before: the error", do: func() { now = now.Add(time.Minute) }, obj: "nope", want: "error", wantGets: 6},
+		{name: "errors are not cached", do: func() { fail = nil; update("v3") }, obj: "cfg", want: "v3", wantGets: 7},
+		{name: "apiserver away after the keep period: the error", do: func() { now = now.Add(25 * time.Hour); fail = errors.New("boom") }, obj: "cfg", want: "error", wantGets: 8},
 	}
 	for _, s := range steps {
 		if s.do != nil {

@@ -559,3 +559,50 @@ func TestRejectsUnsafeUIDs(t *testing.T) {
 		t.Errorf("volume dir gone: %v", err)
 	}
 }
+
+// TestSetupKeepsContentWhenSourceUnreadable: once made, a configMap,
+// secret or projected volume keeps its content when its source cannot be
+// read (the apiserver is away), so that Setup — and a container restart —
+// still succeeds; a volume never made still fails.
+func TestSetupKeepsContentWhenSourceUnreadable(t *testing.T) {
+	g := fakeGetter()
+	m, _ := newManager(t, g)
+	pod := podWith(
+		corev1.Volume{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}, Items: []corev1.KeyToPath{{Key: "a.conf", Path: "a"}}}}},
+		corev1.Volume{Name: "sec", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: "sec", Items: []corev1.KeyToPath{{Key: "user", Path: "user"}}}}},
+		corev1.Volume{Name: "ca", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+			Sources: []corev1.VolumeProjection{{ConfigMap: &corev1.ConfigMapProjection{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"}}}}}}},
+	)
+	first, err := m.Setup(context.Background(), pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Err = errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")
+	again, err := m.Setup(context.Background(), pod)
+	if err != nil {
+		t.Fatalf("Setup again with the apiserver away = %v, want the volumes as they were", err)
+	}
+	if !equalMounts(first, again) {
+		t.Errorf("mounts changed: %v, then %v", first, again)
+	}
+	pd := filepath.Join(m.Dir(), "uid-1/volumes")
+	for dir, want := range map[string]string{
+		"kubernetes.io~configmap/cfg": "a -rw-r--r-- A",
+		"kubernetes.io~secret/sec":    "user -rw-r--r-- admin",
+		"kubernetes.io~projected/ca":  "ca.crt -rw-r--r-- CA",
+	} {
+		if got := files(t, filepath.Join(pd, dir)); got != want {
+			t.Errorf("%s after a failed refresh:\n%s\nwant:\n%s", dir, got, want)
+		}
+	}
+
+	other := podWith(corev1.Volume{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+		LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}})
+	other.UID = "uid-2"
+	if _, err := m.Setup(context.Background(), other); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("Setup of a new pod with the apiserver away = %v, want the fetch error", err)
+	}
+}

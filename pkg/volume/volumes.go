@@ -124,10 +124,17 @@ func (m *Manager) setupVolume(ctx context.Context, st *podState, v *corev1.Volum
 	default:
 		return volumePath{}, fmt.Errorf("type %s: %w", sourceType(&v.VolumeSource), ErrUnsupported)
 	}
+	dir := m.volumeDir(pod.UID, plugin, v.Name)
 	if err != nil {
+		if written(dir) {
+			// The volume was made before: it keeps its last content, as
+			// upstream's stays mounted, so that a container can restart
+			// while the apiserver is away. Run retries the refresh.
+			klog.InfoS("Keeping the last content of a volume whose source cannot be read", "pod", klog.KObj(pod), "volume", v.Name, "err", err)
+			return volumePath{path: dir, apiData: true}, nil
+		}
 		return volumePath{}, err
 	}
-	dir := m.volumeDir(pod.UID, plugin, v.Name)
 	if plugin == "secret" || plugin == "projected" {
 		// Secrets never touch the disk.
 		err = m.ensureTmpfs(dir, m.memorySize(pod, nil))
@@ -145,6 +152,12 @@ func (m *Manager) setupVolume(ctx context.Context, st *podState, v *corev1.Volum
 		klog.V(2).InfoS("Wrote volume content", "pod", klog.KObj(pod), "volume", v.Name, "files", len(pl))
 	}
 	return volumePath{path: dir, apiData: true}, nil
+}
+
+// written says whether writeAtomic has written dir's content before.
+func written(dir string) bool {
+	_, err := os.Lstat(filepath.Join(dir, dataDirName))
+	return err == nil
 }
 
 func fsGroup(pod *corev1.Pod) *int64 {

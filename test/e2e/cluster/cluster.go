@@ -49,6 +49,12 @@ type Cluster struct {
 	SchedulerPort         int
 	// Kubectl is the path of the kubectl binary of the control plane's version.
 	Kubectl string
+
+	// apiserverArgs is the command line StopAPIServer saw.
+	apiserverArgs []string
+	// apiserverStopped is set while the apiserver is stopped;
+	// restartOnCleanup once its restart at the test's end is registered.
+	apiserverStopped, restartOnCleanup bool
 }
 
 // Start starts a control plane for t and registers its stop with t.Cleanup.
