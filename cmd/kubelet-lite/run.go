@@ -134,6 +134,8 @@ func run(ctx context.Context, cfg config.Config) error {
 		cl.recordEvents(broadcaster)
 		volCfg.Getter = cl.getter
 		podCfg.Objects = cl.getter
+		podCfg.Services = cl.services
+		podCfg.NodeIPs = []string{cl.nodeIP.String()}
 		podCfg.Statuses = statuses{status.Files{Dir: cfg.StatusDir()}, cl.status}
 		sources = append(sources, cl.api)
 	}

@@ -51,37 +51,43 @@ func TestContainerEnv(t *testing.T) {
 		}
 		return s
 	}
+	services := map[string]string{"DB_SERVICE_HOST": "10.0.0.2", "DB_SERVICE_PORT": "5432", "MODE": "from-service"}
 	cases := []struct {
-		name    string
-		ctr     corev1.Container
-		objs    Objects
-		want    []string
-		wantErr string
+		name     string
+		ctr      corev1.Container
+		objs     Objects
+		services map[string]string
+		want     []string
+		wantErr  string
 	}{
 		{"configMap and secret keys", corev1.Container{Env: []corev1.EnvVar{
 			{Name: "M", ValueFrom: cmKey("cfg", "MODE", false)},
 			{Name: "P", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}, Key: "PASSWORD"}}},
-		}}, objs, []string{"M=fast", "P=s3cret"}, ""},
+		}}, objs, nil, []string{"M=fast", "P=s3cret"}, ""},
 		{"optional missing key and configmap give no variable", corev1.Container{Env: []corev1.EnvVar{
 			{Name: "A", ValueFrom: cmKey("cfg", "NOPE", true)},
 			{Name: "B", ValueFrom: cmKey("absent", "X", true)},
 			{Name: "C", Value: "c"},
-		}}, objs, []string{"C=c"}, ""},
+		}}, objs, nil, []string{"C=c"}, ""},
 		{"missing required key", corev1.Container{Name: "app", Env: []corev1.EnvVar{{Name: "A", ValueFrom: cmKey("cfg", "NOPE", false)}}},
-			objs, nil, `container "app": env A: key NOPE not found in ConfigMap ns/cfg`},
+			objs, nil, nil, `container "app": env A: key NOPE not found in ConfigMap ns/cfg`},
 		{"missing required configmap", corev1.Container{Name: "app", Env: []corev1.EnvVar{{Name: "A", ValueFrom: cmKey("absent", "X", false)}}},
-			objs, nil, `container "app": env A: configmap ns/absent: configmaps "absent" not found`},
+			objs, nil, nil, `container "app": env A: configmap ns/absent: configmaps "absent" not found`},
 		{"envFrom with prefix skips invalid names; env overrides", corev1.Container{
 			EnvFrom: []corev1.EnvFromSource{{Prefix: "CFG_", ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}},
 			Env:     []corev1.EnvVar{{Name: "CFG_MODE", Value: "slow-$(CFG_LEVEL)"}},
-		}, objs, []string{"CFG_LEVEL=3", "CFG_bad-key=x", "CFG_MODE=slow-3"}, ""},
+		}, objs, nil, []string{"CFG_LEVEL=3", "CFG_bad-key=x", "CFG_MODE=slow-3"}, ""},
+		{"service variables last, sorted, under the container's own, and expandable", corev1.Container{
+			EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}},
+			Env:     []corev1.EnvVar{{Name: "URL", Value: "db://$(DB_SERVICE_HOST):$(DB_SERVICE_PORT)/$(MODE)"}, {Name: "DB_SERVICE_PORT", Value: "1"}},
+		}, objs, services, []string{"LEVEL=3", "MODE=fast", "bad-key=x", "URL=db://10.0.0.2:5432/fast", "DB_SERVICE_PORT=1", "DB_SERVICE_HOST=10.0.0.2"}, ""},
 		{"no apiserver", corev1.Container{Name: "app", EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}}}}},
-			nil, nil, `container "app": envFrom: configMap and secret references need an apiserver`},
+			nil, nil, nil, `container "app": envFrom: configMap and secret references need an apiserver`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"}}
-			got, err := containerEnv(context.Background(), pod, &tc.ctr, tc.objs, nil)
+			got, err := containerEnv(context.Background(), pod, &tc.ctr, envSources{objs: tc.objs, services: tc.services})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)
@@ -93,6 +99,31 @@ func TestContainerEnv(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("env = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFieldRefIPs(t *testing.T) {
+	node := []string{"192.0.2.1", "2001:db8::1"}
+	cases := []struct {
+		name                  string
+		pod                   corev1.Pod
+		podIP, podIPs, hostIP string
+	}{
+		{"before the first status: the node's host IPs, no pod IP", corev1.Pod{}, "", "", "192.0.2.1"},
+		{"host network before the first status: the node's for both", corev1.Pod{Spec: corev1.PodSpec{HostNetwork: true}},
+			"192.0.2.1", "192.0.2.1,2001:db8::1", "192.0.2.1"},
+		{"the status's when it has them", corev1.Pod{Status: corev1.PodStatus{
+			PodIP: "10.1.0.5", PodIPs: []corev1.PodIP{{IP: "10.1.0.5"}, {IP: "fd00::5"}}, HostIP: "198.51.100.7"}},
+			"10.1.0.5", "10.1.0.5,fd00::5", "198.51.100.7"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for path, want := range map[string]string{"status.podIP": tc.podIP, "status.podIPs": tc.podIPs, "status.hostIP": tc.hostIP} {
+				if got, err := fieldRef(&tc.pod, path, node); err != nil || got != want {
+					t.Errorf("%s = %q, %v; want %q", path, got, err, want)
+				}
 			}
 		})
 	}
