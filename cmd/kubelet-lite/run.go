@@ -114,7 +114,7 @@ func run(ctx context.Context, cfg config.Config) error {
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.NodeName})
 
-	volCfg := volume.Config{Dir: cfg.VolumeDir()}
+	volCfg := volume.Config{Dir: cfg.VolumeDir(), Allocatable: allocatable}
 	podCfg := podworker.Config{
 		Runtime:     rt,
 		Images:      images{store},

@@ -34,20 +34,20 @@ import (
 // plane and agent serve every case; each case has its own namespace.
 func TestClusterVolumes(t *testing.T) {
 	a, c, client := clusterAgent(t)
-	volWaitNodeReady(t, client, a.node)
-	t.Run("files", func(t *testing.T) { t.Parallel(); volFiles(t, client) })
+	alloc := volWaitNodeReady(t, client, a.node)
+	t.Run("env-missing-key", func(t *testing.T) { t.Parallel(); volEnvMissing(t, client) })
+	t.Run("files", func(t *testing.T) { t.Parallel(); volFiles(t, client, alloc) })
 	t.Run("service-account", func(t *testing.T) { t.Parallel(); volServiceAccount(t, c, client) })
 	t.Run("env", func(t *testing.T) { t.Parallel(); volEnv(t, client, a.node) })
-	t.Run("env-missing-key", func(t *testing.T) { t.Parallel(); volEnvMissing(t, client) })
 	t.Run("service-links", func(t *testing.T) { t.Parallel(); volServiceLinks(t, client) })
-	t.Run("empty-dir", func(t *testing.T) { t.Parallel(); volEmptyDir(t, client) })
+	t.Run("empty-dir", func(t *testing.T) { t.Parallel(); volEmptyDir(t, client, alloc) })
 	t.Run("updates", func(t *testing.T) { t.Parallel(); volUpdates(t, client) })
 }
 
 // volFiles: configMap (items, defaultMode, per-item mode), secret (on a
 // tmpfs), downwardAPI, projected (all four sources), subPath and a readOnly
 // mount, checked by the container itself.
-func volFiles(t *testing.T, client kubernetes.Interface) {
+func volFiles(t *testing.T, client kubernetes.Interface, alloc corev1.ResourceList) {
 	ns := volNamespace(t, client, "vol-files")
 	volCreate(t, client, &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns},
@@ -65,10 +65,12 @@ func volFiles(t *testing.T, client kubernetes.Interface) {
 		`echo "cm-fs=$(grep ' /cm ' /proc/mounts | cut -d' ' -f3)"`,
 		`echo "secret=$(cat /secret/password)"`,
 		`echo "secret-fs=$(grep ' /secret ' /proc/mounts | cut -d' ' -f3)"`,
+		`echo "secret-size=$(grep ' /secret ' /proc/mounts | grep -o 'size=[0-9]*k')"`,
 		`echo "dw-labels=$(cat /info/labels | tr '\n' ,)"`,
 		`echo "dw-annotations=$(grep vol/ /info/annotations | tr '\n' ,)"`,
 		`echo "dw-name=$(cat /info/name)"`,
 		`echo "dw-mem=$(cat /info/mem)"`,
+		`echo "dw-cpu=$(cat /info/cpu)"`,
 		`echo "proj-cm=$(cat /proj/cm-greeting)"`,
 		`echo "proj-secret=$(cat /proj/secret-password)"`,
 		`echo "proj-ns=$(cat /proj/namespace)"`,
@@ -99,6 +101,8 @@ func volFiles(t *testing.T, client kubernetes.Interface) {
 			{Path: "annotations", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations"}},
 			{Path: "name", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}},
 			{Path: "mem", ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: "main", Resource: "limits.memory", Divisor: resource.MustParse("1Mi")}},
+			// No cpu limit: the node's allocatable cpu, in whole cores rounded up.
+			{Path: "cpu", ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: "main", Resource: "limits.cpu"}},
 		}}}},
 		{Name: "proj", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
 			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "app"},
@@ -131,6 +135,8 @@ func volFiles(t *testing.T, client kubernetes.Interface) {
 		"cm-conf-mode":     "640",
 		"secret":           "s3cret",
 		"secret-fs":        "tmpfs",
+		"secret-size":      "size=65536k", // the pod's memory limit
+		"dw-cpu":           fmt.Sprint((alloc.Cpu().MilliValue() + 999) / 1000),
 		"dw-labels":        `app="files",tier="test"`,
 		"dw-annotations":   `vol/note="annotated",`,
 		"dw-name":          "files",
@@ -370,7 +376,7 @@ func volServiceLinks(t *testing.T, client kubernetes.Interface) {
 
 // volEmptyDir: one container writes an emptyDir the other reads; a Memory
 // emptyDir is a tmpfs of its sizeLimit.
-func volEmptyDir(t *testing.T, client kubernetes.Interface) {
+func volEmptyDir(t *testing.T, client kubernetes.Interface, alloc corev1.ResourceList) {
 	ns := volNamespace(t, client, "vol-emptydir")
 	pod := volBasePod(ns, "shared", `echo from-writer > /shared/note.tmp && mv /shared/note.tmp /shared/note`)
 	pod.Spec.Containers[0].Name = "writer"
@@ -380,23 +386,24 @@ func volEmptyDir(t *testing.T, client kubernetes.Interface) {
 			`until [ -f /data/note ]; do sleep 0.2; done`,
 			`echo "note=$(cat /data/note)"`,
 			`echo "mem=$(grep ' /mem ' /proc/mounts | cut -d' ' -f3,4)"`,
+			`echo "mem-default=$(grep ' /mem-default ' /proc/mounts | cut -d' ' -f3,4)"`,
 		}, "\n")},
 	})
 	pod.Spec.Volumes = []corev1.Volume{
 		{Name: "shared", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		{Name: "mem", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("8Mi"))}}},
+		{Name: "mem-default", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
 	}
 	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "shared", MountPath: "/shared"}}
-	pod.Spec.Containers[1].VolumeMounts = []corev1.VolumeMount{{Name: "shared", MountPath: "/data", ReadOnly: true}, {Name: "mem", MountPath: "/mem"}}
+	pod.Spec.Containers[1].VolumeMounts = []corev1.VolumeMount{{Name: "shared", MountPath: "/data", ReadOnly: true}, {Name: "mem", MountPath: "/mem"}, {Name: "mem-default", MountPath: "/mem-default"}}
 	volCreate(t, client, pod)
 	volWaitPhase(t, client, ns, "shared", corev1.PodSucceeded, 90*time.Second)
 	out := volLogsOf(t, client, ns, "shared", "reader")
 	got := volValues(out)
 	volCompare(t, got, map[string]string{"note": "from-writer"}, out)
-	fs, opts, _ := strings.Cut(got["mem"], " ")
-	if fs != "tmpfs" || !slices.Contains(strings.Split(opts, ","), "size=8192k") {
-		t.Errorf("Memory emptyDir mount = %q, want a tmpfs with size=8192k", got["mem"])
-	}
+	volWantTmpfs(t, "Memory emptyDir with sizeLimit 8Mi", got["mem"], 8<<20)
+	// Without a sizeLimit or pod memory limit it is the node's allocatable memory.
+	volWantTmpfs(t, "Memory emptyDir without sizeLimit", got["mem-default"], alloc.Memory().Value())
 }
 
 // volUpdates: a ConfigMap and a Secret changed in the apiserver change the
@@ -449,6 +456,18 @@ func volUpdates(t *testing.T, client kubernetes.Interface) {
 	}
 	if cs := p.Status.ContainerStatuses; len(cs) != 1 || cs[0].RestartCount != 0 {
 		t.Errorf("container statuses = %+v, want one container never restarted", cs)
+	}
+}
+
+// volWantTmpfs checks a "fstype options" line of /proc/mounts for a tmpfs
+// of size bytes (which the kernel rounds up to pages and shows in KiB).
+func volWantTmpfs(t *testing.T, what, mount string, size int64) {
+	t.Helper()
+	page := int64(os.Getpagesize())
+	want := fmt.Sprintf("size=%dk", (size+page-1)/page*page/1024)
+	fs, opts, _ := strings.Cut(mount, " ")
+	if fs != "tmpfs" || !slices.Contains(strings.Split(opts, ","), want) {
+		t.Errorf("%s mount = %q, want a tmpfs with %s", what, mount, want)
 	}
 }
 
@@ -632,14 +651,17 @@ func volJWTClaims(t *testing.T, token string) volClaims {
 	return c
 }
 
-func volWaitNodeReady(t *testing.T, client kubernetes.Interface, node string) {
+// volWaitNodeReady waits until the node is Ready and returns its allocatable resources.
+func volWaitNodeReady(t *testing.T, client kubernetes.Interface, node string) corev1.ResourceList {
 	t.Helper()
 	ctx := context.Background()
+	var alloc corev1.ResourceList
 	eventually(t, 60*time.Second, "node Ready", func() (bool, string) {
 		n, err := client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
+		alloc = n.Status.Allocatable
 		for _, c := range n.Status.Conditions {
 			if c.Type == corev1.NodeReady {
 				return c.Status == corev1.ConditionTrue, c.Message
@@ -647,4 +669,5 @@ func volWaitNodeReady(t *testing.T, client kubernetes.Interface, node string) {
 		}
 		return false, "no Ready condition"
 	})
+	return alloc
 }
