@@ -212,6 +212,22 @@ func volServiceAccount(t *testing.T, c *cluster.Cluster, client kubernetes.Inter
 	if claims := volJWTClaims(t, got["token"]); claims.Kubernetes.Pod.Name != "sa" {
 		t.Errorf("automounted token is bound to pod %q, want sa", claims.Kubernetes.Pod.Name)
 	}
+
+	// A pod of one non-root user reads its token, which is that user's and
+	// unreadable to others (upstream's fsUser), with the fsGroup's read.
+	nonRoot := volBasePod(ns, "sa-non-root", strings.Join([]string{
+		`echo "id=$(id -u):$(id -g)"`,
+		`echo "token-stat=$(stat -L -c '%a %u %g' ` + dir + `/token)"`,
+		`echo "ca-stat=$(stat -L -c '%a %g' ` + dir + `/ca.crt)"`,
+		`echo "token=$(cat ` + dir + `/token)"`,
+	}, "\n"))
+	nonRoot.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](1000), RunAsGroup: ptr.To[int64](3000), FSGroup: ptr.To[int64](2000)}
+	out = volRunToEnd(t, client, nonRoot)
+	got = volValues(out)
+	volCompare(t, got, map[string]string{"id": "1000:3000", "token-stat": "640 1000 2000", "ca-stat": "644 2000"}, out)
+	if claims := volJWTClaims(t, got["token"]); claims.Kubernetes.Pod.Name != "sa-non-root" {
+		t.Errorf("non-root pod's token is bound to pod %q, want sa-non-root", claims.Kubernetes.Pod.Name)
+	}
 }
 
 // volEnv: env from every source, envFrom with prefixes, optional references
