@@ -36,6 +36,7 @@ func TestClusterVolumes(t *testing.T) {
 	a, c, client := clusterAgent(t)
 	alloc := volWaitNodeReady(t, client, a.node)
 	t.Run("env-missing-key", func(t *testing.T) { t.Parallel(); volEnvMissing(t, client) })
+	t.Run("missing-volume-source", func(t *testing.T) { t.Parallel(); volMissingSource(t, client) })
 	t.Run("files", func(t *testing.T) { t.Parallel(); volFiles(t, client, alloc) })
 	t.Run("service-account", func(t *testing.T) { t.Parallel(); volServiceAccount(t, c, client) })
 	t.Run("env", func(t *testing.T) { t.Parallel(); volEnv(t, client, a.node) })
@@ -326,6 +327,45 @@ func volEnvMissing(t *testing.T, client kubernetes.Interface) {
 	t.Logf("started %s after its ConfigMap was created", time.Since(start).Round(time.Millisecond))
 	out := volLogs(t, client, ns, "late")
 	volCompare(t, volValues(out), map[string]string{"LATE": "here"}, out)
+}
+
+// volMissingSource: a pod whose ConfigMap volume's source does not exist
+// waits in ContainerCreating with a FailedMount event and runs once it
+// exists; a missing optional Secret gives an empty volume (but for the
+// writer's hidden ..data entries, as upstream).
+func volMissingSource(t *testing.T, client kubernetes.Interface) {
+	ctx := context.Background()
+	ns := volNamespace(t, client, "vol-missing-source")
+	pod := volBasePod(ns, "waits", `echo "cm=$(cat /cm/k)"; echo "optional=$(ls /opt | wc -l)"`)
+	pod.Spec.Volumes = []corev1.Volume{
+		{Name: "cm", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "later"}}}},
+		{Name: "opt", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "never", Optional: ptr.To(true)}}},
+	}
+	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "cm", MountPath: "/cm"}, {Name: "opt", MountPath: "/opt"}}
+	volCreate(t, client, pod)
+	eventually(t, 60*time.Second, "a FailedMount event naming the ConfigMap", func() (bool, string) {
+		evs, err := client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=waits,reason=FailedMount"})
+		if err != nil || len(evs.Items) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		return strings.Contains(evs.Items[0].Message, `"later"`), evs.Items[0].Message
+	})
+	p, err := client.CoreV1().Pods(ns).Get(ctx, "waits", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Before any status is sent the container has none; once one is, it
+	// waits in ContainerCreating.
+	cs := p.Status.ContainerStatuses
+	if p.Status.Phase != corev1.PodPending || (len(cs) > 0 && (cs[0].State.Waiting == nil || cs[0].State.Waiting.Reason != "ContainerCreating")) {
+		t.Errorf("status while the ConfigMap is missing = %+v, want Pending with the container (if shown) waiting in ContainerCreating", p.Status)
+	}
+	volCreate(t, client, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "later", Namespace: ns}, Data: map[string]string{"k": "arrived"}})
+	start := time.Now()
+	volWaitPhase(t, client, ns, "waits", corev1.PodSucceeded, 120*time.Second)
+	t.Logf("started %s after its volume's ConfigMap was created", time.Since(start).Round(time.Millisecond))
+	out := volLogs(t, client, ns, "waits")
+	volCompare(t, volValues(out), map[string]string{"cm": "arrived", "optional": "0"}, out)
 }
 
 // volServiceLinks: Docker-link variables for the Services of the pod's
