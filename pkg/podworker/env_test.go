@@ -2,6 +2,7 @@ package podworker
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kubelet-lite/kubelet-lite/pkg/podsource"
 )
 
 // objects is a map-backed Objects: "namespace/name" keys.
@@ -124,6 +127,64 @@ func TestFieldRefIPs(t *testing.T) {
 				if got, err := fieldRef(&tc.pod, path, node); err != nil || got != want {
 					t.Errorf("%s = %q, %v; want %q", path, got, err, want)
 				}
+			}
+		})
+	}
+}
+
+// fixedServices is a fixed Services.
+type fixedServices struct {
+	list []*corev1.Service
+	err  error
+}
+
+func (s fixedServices) List() ([]*corev1.Service, error) { return s.list, s.err }
+
+func TestServiceVars(t *testing.T) {
+	kube := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kubernetes"},
+		Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.1", Ports: []corev1.ServicePort{{Port: 443}}}}
+	db := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"},
+		Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.2", Ports: []corev1.ServicePort{{Port: 5432}}}}
+	synced := fixedServices{list: []*corev1.Service{kube, db}}
+	unsynced := fixedServices{err: errors.New("services have not been read from the apiserver yet")}
+	no := false
+	cases := []struct {
+		name     string
+		svcs     Services
+		source   string
+		links    *bool
+		wantHost map[string]string
+		wantErr  bool
+	}{
+		{"no apiserver: none", nil, "file", nil, map[string]string{}, false},
+		{"links on by default", synced, podsource.APISource, nil,
+			map[string]string{"KUBERNETES_SERVICE_HOST": "10.96.0.1", "DB_SERVICE_HOST": "10.96.0.2"}, false},
+		{"links off: the kubernetes Service's only", synced, podsource.APISource, &no,
+			map[string]string{"KUBERNETES_SERVICE_HOST": "10.96.0.1"}, false},
+		{"not read yet: an API pod waits", unsynced, podsource.APISource, nil, nil, true},
+		{"not read yet: a static pod goes without", unsynced, "file", nil, map[string]string{}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wk := &worker{parent: &Workers{cfg: Config{Services: tc.svcs}}}
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p",
+				Annotations: map[string]string{podsource.ConfigSourceAnnotation: tc.source}}}
+			pod.Spec.EnableServiceLinks = tc.links
+			vars, err := wk.serviceVars(pod)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want an error: %v", err, tc.wantErr)
+			}
+			if tc.wantErr {
+				return
+			}
+			hosts := map[string]string{}
+			for k, v := range vars {
+				if strings.HasSuffix(k, "_SERVICE_HOST") {
+					hosts[k] = v
+				}
+			}
+			if !reflect.DeepEqual(hosts, tc.wantHost) {
+				t.Errorf("service hosts = %v, want %v", hosts, tc.wantHost)
 			}
 		})
 	}
