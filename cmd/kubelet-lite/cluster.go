@@ -10,9 +10,13 @@ import (
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
@@ -29,16 +33,20 @@ import (
 )
 
 // cluster is what the agent runs when it is a node of a cluster: the node
-// controller, the API pod source with mirror pods, the status manager and
-// the kubelet API.
+// controller, the API pod source with mirror pods, the status manager, the
+// kubelet API and the Service informer for containers' service variables.
 type cluster struct {
-	client  kubernetes.Interface
-	getter  volume.Getter
-	api     *podsource.API
-	mirrors *podsource.Mirrors
-	status  *status.Manager
-	node    *node.Controller
-	server  *server.Server
+	client kubernetes.Interface
+	// nodeIP is the node's address.
+	nodeIP    net.IP
+	getter    volume.Getter
+	informers informers.SharedInformerFactory
+	services  services
+	api       *podsource.API
+	mirrors   *podsource.Mirrors
+	status    *status.Manager
+	node      *node.Controller
+	server    *server.Server
 }
 
 func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime) (*cluster, error) {
@@ -56,11 +64,15 @@ func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime) (*
 		ip = net.ParseIP(cfg.NodeIP)
 	}
 	c := &cluster{
-		client:  client,
-		getter:  volume.NewAPIGetter(client),
-		api:     &podsource.API{Client: client, NodeName: cfg.NodeName},
-		mirrors: &podsource.Mirrors{Client: client, NodeName: cfg.NodeName},
+		client:    client,
+		nodeIP:    ip,
+		getter:    volume.NewAPIGetter(client),
+		informers: informers.NewSharedInformerFactory(client, 0),
+		api:       &podsource.API{Client: client, NodeName: cfg.NodeName},
+		mirrors:   &podsource.Mirrors{Client: client, NodeName: cfg.NodeName},
 	}
+	svc := c.informers.Core().V1().Services()
+	c.services = services{lister: svc.Lister(), synced: svc.Informer().HasSynced}
 	if c.status, err = status.New(status.Config{Client: client, NodeName: cfg.NodeName, HostIPs: []string{ip.String()}, Pods: c.api}); err != nil {
 		return nil, err
 	}
@@ -95,6 +107,7 @@ func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime) (*
 
 // run starts the cluster parts; they stop with ctx.
 func (c *cluster) run(ctx context.Context) {
+	c.informers.Start(ctx.Done())
 	go c.status.Run(ctx)
 	go c.mirrors.Run(ctx)
 	go func() {
@@ -118,6 +131,20 @@ func runtimeReady(rt *sandbox.Runtime) func() error {
 		}
 		return nil
 	}
+}
+
+// services lists the Services from an informer's cache, for containers'
+// service-link variables (the Node authorizer lets a node watch them all).
+type services struct {
+	lister corelisters.ServiceLister
+	synced cache.InformerSynced
+}
+
+func (s services) List() ([]*corev1.Service, error) {
+	if !s.synced() {
+		return nil, errors.New("services have not been read from the apiserver yet")
+	}
+	return s.lister.List(labels.Everything())
 }
 
 // recordEvents sends the agent's events to the apiserver too.

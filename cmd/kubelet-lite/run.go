@@ -116,7 +116,7 @@ func run(ctx context.Context, cfg config.Config) error {
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.NodeName})
 
-	volCfg := volume.Config{Dir: cfg.VolumeDir()}
+	volCfg := volume.Config{Dir: cfg.VolumeDir(), Allocatable: allocatable}
 	podCfg := podworker.Config{
 		Runtime:     rt,
 		Images:      images{store},
@@ -136,6 +136,8 @@ func run(ctx context.Context, cfg config.Config) error {
 		cl.recordEvents(broadcaster)
 		volCfg.Getter = cl.getter
 		podCfg.Objects = cl.getter
+		podCfg.Services = cl.services
+		podCfg.NodeIPs = []string{cl.nodeIP.String()}
 		podCfg.Statuses = statuses{status.Files{Dir: cfg.StatusDir()}, cl.status}
 		sources = append(sources, cl.api)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -25,14 +26,33 @@ type Objects interface {
 // errNoAPIServer is what env that needs the apiserver gets without one.
 var errNoAPIServer = errors.New("configMap and secret references need an apiserver")
 
+// envSources is what a container's env is evaluated from besides its pod.
+type envSources struct {
+	// objs reads ConfigMaps and Secrets; nil without an apiserver.
+	objs Objects
+	// allocatable is the node's; it stands in for a limit left unset.
+	allocatable corev1.ResourceList
+	// services are the service-link variables (serviceenv.ForPod).
+	services map[string]string
+	// nodeIPs are the node's addresses: the host IPs of every pod and the
+	// pod IPs of one on the host's network while its status has none.
+	nodeIPs []string
+}
+
 // containerEnv evaluates a container's environment as KEY=VALUE, as the
 // kubelet does: envFrom sources first (keys that are not valid variable
 // names skipped), then env in order, each value able to refer to the
-// variables before it with $(NAME); a resource limit left unset is the
-// node's allocatable. objs may be nil when there is no apiserver.
-func containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, objs Objects, allocatable corev1.ResourceList) ([]string, error) {
+// variables before it and to the service variables with $(NAME), then the
+// service variables the container does not set itself, sorted; a resource
+// limit left unset is the node's allocatable.
+func containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, src envSources) ([]string, error) {
 	var out []string
 	seen := map[string]string{}
+	// vars is what $(NAME) sees: the service variables under the container's.
+	vars := maps.Clone(src.services)
+	if vars == nil {
+		vars = map[string]string{}
+	}
 	set := func(k, v string) {
 		if _, ok := seen[k]; ok {
 			for i := range out {
@@ -42,11 +62,11 @@ func containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, obj
 				}
 			}
 		}
-		seen[k] = v
+		seen[k], vars[k] = v, v
 		out = append(out, k+"="+v)
 	}
 	for _, from := range c.EnvFrom {
-		data, err := envFromSource(ctx, pod.Namespace, from, objs)
+		data, err := envFromSource(ctx, pod.Namespace, from, src.objs)
 		if err != nil {
 			return nil, fmt.Errorf("container %q: envFrom: %w", c.Name, err)
 		}
@@ -57,11 +77,11 @@ func containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, obj
 		}
 	}
 	for _, e := range c.Env {
-		v := expansion.Expand(e.Value, seen)
+		v := expansion.Expand(e.Value, vars)
 		if e.ValueFrom != nil {
 			var err error
 			var ok bool
-			if v, ok, err = envValueFrom(ctx, pod, c, e.ValueFrom, objs, allocatable); err != nil {
+			if v, ok, err = envValueFrom(ctx, pod, c, e.ValueFrom, src); err != nil {
 				return nil, fmt.Errorf("container %q: env %s: %w", c.Name, e.Name, err)
 			}
 			if !ok {
@@ -69,6 +89,11 @@ func containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, obj
 			}
 		}
 		set(e.Name, v)
+	}
+	for _, k := range sortedKeys(src.services) {
+		if _, ok := seen[k]; !ok {
+			out = append(out, k+"="+src.services[k])
+		}
 	}
 	return out, nil
 }
@@ -104,20 +129,21 @@ func envFromSource(ctx context.Context, ns string, from corev1.EnvFromSource, ob
 }
 
 // envValueFrom resolves one valueFrom; ok is false for a missing optional key.
-func envValueFrom(ctx context.Context, pod *corev1.Pod, c *corev1.Container, src *corev1.EnvVarSource, objs Objects, allocatable corev1.ResourceList) (string, bool, error) {
+func envValueFrom(ctx context.Context, pod *corev1.Pod, c *corev1.Container, from *corev1.EnvVarSource, src envSources) (string, bool, error) {
+	objs := src.objs
 	switch {
-	case src.FieldRef != nil:
-		v, err := fieldRef(pod, src.FieldRef.FieldPath)
+	case from.FieldRef != nil:
+		v, err := fieldRef(pod, from.FieldRef.FieldPath, src.nodeIPs)
 		return v, err == nil, err
-	case src.ResourceFieldRef != nil:
-		ref := src.ResourceFieldRef.DeepCopy()
+	case from.ResourceFieldRef != nil:
+		ref := from.ResourceFieldRef.DeepCopy()
 		if ref.ContainerName == "" {
 			ref.ContainerName = c.Name
 		}
-		v, err := volume.ResourceValue(pod, ref, allocatable)
+		v, err := volume.ResourceValue(pod, ref, src.allocatable)
 		return v, err == nil, err
-	case src.ConfigMapKeyRef != nil:
-		ref := src.ConfigMapKeyRef
+	case from.ConfigMapKeyRef != nil:
+		ref := from.ConfigMapKeyRef
 		optional := ref.Optional != nil && *ref.Optional
 		cm, err := getConfigMap(ctx, objs, pod.Namespace, ref.Name)
 		if apierrors.IsNotFound(err) && optional {
@@ -131,8 +157,8 @@ func envValueFrom(ctx context.Context, pod *corev1.Pod, c *corev1.Container, src
 			return "", false, fmt.Errorf("key %s not found in ConfigMap %s/%s", ref.Key, pod.Namespace, ref.Name)
 		}
 		return v, ok, nil
-	case src.SecretKeyRef != nil:
-		ref := src.SecretKeyRef
+	case from.SecretKeyRef != nil:
+		ref := from.SecretKeyRef
 		optional := ref.Optional != nil && *ref.Optional
 		s, err := getSecret(ctx, objs, pod.Namespace, ref.Name)
 		if apierrors.IsNotFound(err) && optional {
@@ -172,8 +198,11 @@ func getSecret(ctx context.Context, objs Objects, ns, name string) (*corev1.Secr
 	return s, nil
 }
 
-// fieldRef answers the downward API fields env can name.
-func fieldRef(pod *corev1.Pod, path string) (string, error) {
+// fieldRef answers the downward API fields env can name. The IPs are
+// those of the pod's status and, while it has none yet (a container's env
+// is made before the first status is sent), the node's: its host IPs, and
+// its pod IPs when it is on the host's network, as the status will say.
+func fieldRef(pod *corev1.Pod, path string, nodeIPs []string) (string, error) {
 	switch path {
 	case "metadata.name":
 		return pod.Name, nil
@@ -186,9 +215,13 @@ func fieldRef(pod *corev1.Pod, path string) (string, error) {
 	case "spec.serviceAccountName":
 		return pod.Spec.ServiceAccountName, nil
 	case "status.podIP":
-		return pod.Status.PodIP, nil
+		return first(podIPs(pod, nodeIPs)), nil
+	case "status.podIPs":
+		return strings.Join(podIPs(pod, nodeIPs), ","), nil
 	case "status.hostIP":
-		return pod.Status.HostIP, nil
+		return first(hostIPs(pod, nodeIPs)), nil
+	case "status.hostIPs":
+		return strings.Join(hostIPs(pod, nodeIPs), ","), nil
 	}
 	if k, ok := strings.CutPrefix(path, "metadata.labels['"); ok {
 		return pod.Labels[strings.TrimSuffix(k, "']")], nil
@@ -197,6 +230,41 @@ func fieldRef(pod *corev1.Pod, path string) (string, error) {
 		return pod.Annotations[strings.TrimSuffix(k, "']")], nil
 	}
 	return "", fmt.Errorf("fieldRef %q is not supported", path)
+}
+
+func hostIPs(pod *corev1.Pod, nodeIPs []string) []string {
+	var ips []string
+	for _, ip := range pod.Status.HostIPs {
+		ips = append(ips, ip.IP)
+	}
+	if len(ips) == 0 && pod.Status.HostIP != "" {
+		ips = []string{pod.Status.HostIP}
+	}
+	if len(ips) == 0 {
+		ips = nodeIPs
+	}
+	return ips
+}
+
+func podIPs(pod *corev1.Pod, nodeIPs []string) []string {
+	var ips []string
+	for _, ip := range pod.Status.PodIPs {
+		ips = append(ips, ip.IP)
+	}
+	if len(ips) == 0 && pod.Status.PodIP != "" {
+		ips = []string{pod.Status.PodIP}
+	}
+	if len(ips) == 0 && pod.Spec.HostNetwork {
+		ips = hostIPs(pod, nodeIPs)
+	}
+	return ips
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -100,7 +100,7 @@ func TestBuildProcess(t *testing.T) {
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"}}
 			pod.Spec.SecurityContext = tc.podSC
 			pod.Spec.Containers = []corev1.Container{tc.ctr}
-			env, err := containerEnv(context.Background(), pod, &tc.ctr, nil, nil)
+			env, err := containerEnv(context.Background(), pod, &tc.ctr, envSources{})
 			var got process
 			if err == nil {
 				got, err = buildProcess(pod, &tc.ctr, imageWithPasswd(t, tc.imageUser), env)

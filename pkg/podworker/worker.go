@@ -13,7 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/klog/v2"
 
+	"github.com/kubelet-lite/kubelet-lite/pkg/podsource"
 	"github.com/kubelet-lite/kubelet-lite/pkg/sandbox"
+	"github.com/kubelet-lite/kubelet-lite/pkg/serviceenv"
 	"github.com/kubelet-lite/kubelet-lite/pkg/translate"
 )
 
@@ -361,7 +363,7 @@ func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *tran
 		}
 		return waiting{Reason: reason, Message: err.Error()}, err
 	}
-	env, err := containerEnv(ctx, pod, c, p.cfg.Objects, p.cfg.Capacity.Allocatable)
+	env, err := wk.containerEnv(ctx, pod, c)
 	if err != nil {
 		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return waiting{Reason: reasonConfigError, Message: err.Error()}, err
@@ -403,6 +405,37 @@ func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *tran
 	}
 	klog.V(2).InfoS("Started container", "pod", klog.KObj(pod), "container", c.Name, "attempt", s.Attempt, "pid", st.PID)
 	return waiting{}, nil
+}
+
+// containerEnv evaluates c's environment from the workers' sources.
+func (wk *worker) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container) ([]string, error) {
+	services, err := wk.serviceVars(pod)
+	if err != nil {
+		return nil, fmt.Errorf("container %q: %w", c.Name, err)
+	}
+	cfg := wk.parent.cfg
+	return containerEnv(ctx, pod, c, envSources{
+		objs: cfg.Objects, allocatable: cfg.Capacity.Allocatable, services: services, nodeIPs: cfg.NodeIPs,
+	})
+}
+
+// serviceVars are the service-link variables of pod's containers. A pod
+// from the apiserver waits until the Services have been read, as upstream's
+// does; a static pod makes do without them.
+func (wk *worker) serviceVars(pod *corev1.Pod) (map[string]string, error) {
+	svcs := wk.parent.cfg.Services
+	if svcs == nil {
+		return nil, nil
+	}
+	list, err := svcs.List()
+	if err != nil {
+		if podsource.IsStatic(pod) {
+			klog.V(2).InfoS("Starting a static pod's container without service variables", "pod", klog.KObj(pod), "err", err)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("service variables: %w", err)
+	}
+	return serviceenv.ForPod(list, pod.Namespace, pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks), nil
 }
 
 func (wk *worker) pullImage(ctx context.Context, pod *corev1.Pod, c *corev1.Container) (Image, error) {

@@ -72,6 +72,13 @@ type Probes interface {
 	PreStop(ctx context.Context, pod *corev1.Pod, container string, grace time.Duration) (time.Duration, error)
 }
 
+// Services lists the cluster's Services, for the service-link variables of
+// containers.
+type Services interface {
+	// List returns every Service; an error while they have not been read yet.
+	List() ([]*corev1.Service, error)
+}
+
 // Statuses receives each pod's status when it changes.
 type Statuses interface {
 	Set(pod *corev1.Pod, st corev1.PodStatus) error
@@ -90,6 +97,13 @@ type Config struct {
 	Probes Probes
 	// Objects gives env its ConfigMaps and Secrets; nil without an apiserver.
 	Objects Objects
+	// Services gives containers their service-link variables; nil (no
+	// apiserver) gives none.
+	Services Services
+	// NodeIPs are the node's addresses, which env's status.hostIP(s) shows
+	// (and status.podIP(s) for a pod on the host's network) before the
+	// pod's status has them.
+	NodeIPs []string
 	// Node is passed to the translator.
 	Node translate.Node
 	// LogDir is the root of container logs (/var/log/pods).

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -23,6 +24,8 @@ const (
 type file struct {
 	data []byte
 	mode os.FileMode
+	// uid, when not nil, owns the file (else the agent's user does).
+	uid *int64
 }
 
 // payload maps user-visible relative paths to their content.
@@ -153,9 +156,16 @@ func writeFile(path string, f file, gid *int64) error {
 	if err := os.WriteFile(path, f.data, f.mode); err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
-	if gid != nil {
-		if err := os.Chown(path, -1, int(*gid)); err != nil {
-			return fmt.Errorf("chown %s to group %d: %w", filepath.Base(path), *gid, err)
+	if f.uid != nil || gid != nil {
+		uid, g := -1, -1
+		if f.uid != nil {
+			uid = int(*f.uid)
+		}
+		if gid != nil {
+			g = int(*gid)
+		}
+		if err := os.Chown(path, uid, g); err != nil {
+			return fmt.Errorf("chown %s to %d:%d: %w", filepath.Base(path), uid, g, err)
 		}
 	}
 	if err := os.Chmod(path, f.mode); err != nil {
@@ -180,7 +190,7 @@ func topNames(pl payload) []string {
 }
 
 // sameContent reports whether every file of pl exists in oldTsDir with the
-// same content and permission bits.
+// same content, permission bits and (when pl sets one) owner.
 func sameContent(pl payload, oldTsDir string) (bool, error) {
 	for p, f := range pl {
 		path := filepath.Join(oldTsDir, p)
@@ -192,6 +202,9 @@ func sameContent(pl payload, oldTsDir string) (bool, error) {
 			return false, fmt.Errorf("stat %s: %w", path, err)
 		}
 		if !st.Mode().IsRegular() || st.Mode().Perm() != f.mode.Perm() {
+			return false, nil
+		}
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok && f.uid != nil && int64(sys.Uid) != *f.uid {
 			return false, nil
 		}
 		old, err := os.ReadFile(path)

@@ -4,7 +4,9 @@
 // Volume types: emptyDir (a directory, or a tmpfs for medium Memory),
 // hostPath (with upstream's type checks), configMap, secret (on a tmpfs),
 // downwardAPI and projected (configMap, secret, downwardAPI and
-// serviceAccountToken sources; tokens are TokenRequests bound to the pod).
+// serviceAccountToken sources; tokens are TokenRequests bound to the pod,
+// written 0600 and owned by the pod's user when all its containers run as
+// one, as upstream).
 // Any other type is an error wrapping ErrUnsupported.
 //
 // API data (configMap, secret, downwardAPI, projected) is written the way

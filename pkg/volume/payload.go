@@ -163,7 +163,7 @@ func (m *Manager) projectedPayload(ctx context.Context, st *podState, volName st
 			tok, err = m.token(ctx, st, tokenKey{volume: volName, source: i}, s.ServiceAccountToken)
 			if err == nil {
 				if err = validatePath(s.ServiceAccountToken.Path); err == nil {
-					pl[s.ServiceAccountToken.Path] = file{data: []byte(tok), mode: modeOf(nil, src.DefaultMode)}
+					pl[s.ServiceAccountToken.Path] = tokenFile(pod, tok, src.DefaultMode)
 				}
 			}
 		case s.ClusterTrustBundle != nil:
@@ -178,6 +178,51 @@ func (m *Manager) projectedPayload(ctx context.Context, st *podState, volName st
 		}
 	}
 	return pl, nil
+}
+
+// tokenFile is a service-account token file as upstream writes it: with the
+// volume's mode, except that when every container runs as the same user the
+// file is that user's and 0600, and with an fsGroup it is 0600 too (0640
+// once writeAtomic adds the group's read), so that only the pod's user (and
+// group) can read it.
+func tokenFile(pod *corev1.Pod, tok string, def *int32) file {
+	f := file{data: []byte(tok), mode: modeOf(nil, def), uid: fsUser(pod)}
+	if f.uid != nil || fsGroup(pod) != nil {
+		f.mode = 0o600
+	}
+	return f
+}
+
+// fsUser is the user every container of pod runs as (its runAsUser, else
+// the pod's), or nil when one sets none or two differ.
+func fsUser(pod *corev1.Pod) *int64 {
+	var podUser *int64
+	if sc := pod.Spec.SecurityContext; sc != nil {
+		podUser = sc.RunAsUser
+	}
+	var user *int64
+	same := func(sc *corev1.SecurityContext) bool {
+		u := podUser
+		if sc != nil && sc.RunAsUser != nil {
+			u = sc.RunAsUser
+		}
+		if u == nil || (user != nil && *user != *u) {
+			return false
+		}
+		user = u
+		return true
+	}
+	for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
+		if !same(c.SecurityContext) {
+			return nil
+		}
+	}
+	for _, c := range pod.Spec.EphemeralContainers {
+		if !same(c.SecurityContext) {
+			return nil
+		}
+	}
+	return user
 }
 
 // projectKeys adds a configMap or secret source of a projected volume. The
