@@ -16,6 +16,7 @@ const (
 	reasonPodInitializing   = "PodInitializing"
 	reasonCrashLoopBackOff  = "CrashLoopBackOff"
 	reasonErrImagePull      = "ErrImagePull"
+	reasonImagePullBackOff  = "ImagePullBackOff"
 	reasonErrImageNeverPull = "ErrImageNeverPull"
 	reasonConfigError       = "CreateContainerConfigError"
 	reasonCreateError       = "CreateContainerError"

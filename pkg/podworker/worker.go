@@ -20,11 +20,12 @@ import (
 )
 
 // A failed sync is tried again after retryAfter, doubling with each failure
-// in a row up to maxRetryAfter, so a pod that cannot start (a missing image,
-// say) does not flood the log.
+// in a row up to maxRetryAfter (upstream's pod workers wait 10 s after a
+// failed sync), so a pod that cannot start yet does not flood the log and a
+// pod waiting for a ConfigMap starts soon after it is made.
 const (
 	retryAfter    = time.Second
-	maxRetryAfter = time.Minute
+	maxRetryAfter = 10 * time.Second
 )
 
 // worker syncs one pod; its goroutine is the only one touching the pod's
@@ -355,14 +356,25 @@ func backOffKey(pod *corev1.Pod, container string) string {
 func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *translate.Result, s start, mounts []sandbox.Mount) (waiting, error) {
 	p := wk.parent
 	c := s.Container
+	// A failed pull is not tried again until its backoff passed, as
+	// upstream's ImagePullBackOff.
+	pullKey, now := string(pod.UID)+"/"+c.Image, p.pullBackoff.Clock.Now()
+	if p.pullBackoff.IsInBackOffSinceUpdate(pullKey, now) {
+		msg := fmt.Sprintf("Back-off pulling image %q", c.Image)
+		p.cfg.Recorder.Event(pod, corev1.EventTypeNormal, "BackOff", msg)
+		return waiting{Reason: reasonImagePullBackOff, Message: msg}, errors.New(msg)
+	}
 	img, err := wk.pullImage(ctx, pod, c)
 	if err != nil {
 		reason := reasonErrImagePull
 		if c.ImagePullPolicy == corev1.PullNever {
 			reason = reasonErrImageNeverPull
+		} else {
+			p.pullBackoff.Next(pullKey, now)
 		}
 		return waiting{Reason: reason, Message: err.Error()}, err
 	}
+	p.pullBackoff.Reset(pullKey)
 	env, err := wk.containerEnv(ctx, pod, c)
 	if err != nil {
 		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)

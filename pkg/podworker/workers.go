@@ -118,13 +118,17 @@ type Config struct {
 	Recorder record.EventRecorder
 	// Backoff is the restart backoff; nil means upstream's 10 s doubling to 300 s.
 	Backoff *flowcontrol.Backoff
+	// PullBackoff spaces the pulls of an image that failed to pull; nil means
+	// upstream's 10 s doubling to 300 s.
+	PullBackoff *flowcontrol.Backoff
 }
 
 // Workers owns one worker per desired pod.
 type Workers struct {
-	cfg     Config
-	backoff *flowcontrol.Backoff
-	sem     chan struct{}
+	cfg         Config
+	backoff     *flowcontrol.Backoff
+	pullBackoff *flowcontrol.Backoff
+	sem         chan struct{}
 
 	mu   sync.Mutex
 	ctx  context.Context
@@ -167,7 +171,11 @@ func New(cfg Config) (*Workers, error) {
 	if b == nil {
 		b = flowcontrol.NewBackOff(10*time.Second, 300*time.Second)
 	}
-	return &Workers{cfg: cfg, backoff: b, sem: make(chan struct{}, cfg.MaxParallel), pods: map[types.UID]*worker{}, ending: map[types.UID]bool{}}, nil
+	pb := cfg.PullBackoff
+	if pb == nil {
+		pb = flowcontrol.NewBackOff(10*time.Second, 300*time.Second)
+	}
+	return &Workers{cfg: cfg, backoff: b, pullBackoff: pb, sem: make(chan struct{}, cfg.MaxParallel), pods: map[types.UID]*worker{}, ending: map[types.UID]bool{}}, nil
 }
 
 // Run sets the context the workers live in and blocks until it ends. Pods
