@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -241,5 +242,12 @@ func TestClusterNode(t *testing.T) {
 			return false, err.Error()
 		}
 		return len(pods.Items) == 0 && len(a.ps()) == 0, fmt.Sprintf("%d in the apiserver, %d on the node", len(pods.Items), len(a.ps()))
+	})
+	// Nothing of the pods is left while the agent still runs: no pod
+	// cgroups, no mounts below its state, no log directories.
+	eventually(t, 30*time.Second, "no cgroups, mounts or log dirs of the deleted pods", func() (bool, string) {
+		logs, _ := os.ReadDir(a.logDir)
+		cg, m := podCgroups(a.cgroupRoot), mountsBelow(a.dir)
+		return len(cg) == 0 && len(m) == 0 && len(logs) == 0, fmt.Sprintf("cgroups %v, mounts %v, log dirs %d", cg, m, len(logs))
 	})
 }
