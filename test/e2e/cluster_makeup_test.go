@@ -103,10 +103,11 @@ func TestClusterMakeUp(t *testing.T) {
 	renew := func() (string, error) {
 		return k("", "get", "lease", "-n", "kube-node-lease", node, "-o", "jsonpath={.spec.renewTime}")
 	}
-	first, err := renew()
-	if err != nil {
-		t.Fatal(err)
-	}
+	var first string
+	eventually(t, 30*time.Second, "the node's Lease", func() (bool, string) {
+		first, err = renew()
+		return err == nil && first != "", fmt.Sprint(err)
+	})
 	eventually(t, 40*time.Second, "the Lease renews", func() (bool, string) {
 		now, err := renew()
 		return err == nil && now != first, fmt.Sprintf("%s (first %s) %v", now, first, err)
