@@ -121,7 +121,7 @@ func TestCompute(t *testing.T) {
 			"addr 10.96.0.53",
 		},
 	}, {
-		name: "ready weight 1, terminating-serving weight 0, not ready and terminated left out",
+		name:     "ready weight 1, terminating-serving weight 0, not ready and terminated left out",
 		services: []*v1.Service{svc("web", "10.96.0.10", port("http", v1.ProtocolTCP, 80))},
 		slices: []*discovery.EndpointSlice{slice("web", "web-1", http,
 			ready("10.244.0.1"), draining("10.244.0.2"), notReady("10.244.0.3"), terminated("10.244.0.4"))},
@@ -132,7 +132,7 @@ func TestCompute(t *testing.T) {
 			"addr 10.96.0.10",
 		},
 	}, {
-		name: "endpoints spread over two slices; a duplicate keeps its highest weight",
+		name:     "endpoints spread over two slices; a duplicate keeps its highest weight",
 		services: []*v1.Service{svc("web", "10.96.0.10", port("http", v1.ProtocolTCP, 80))},
 		slices: []*discovery.EndpointSlice{
 			slice("web", "web-1", http, ready("10.244.0.1"), draining("10.244.0.2")),
@@ -147,7 +147,7 @@ func TestCompute(t *testing.T) {
 			"addr 10.96.0.10",
 		},
 	}, {
-		name: "no endpoints: the virtual server exists with no real servers",
+		name:     "no endpoints: the virtual server exists with no real servers",
 		services: []*v1.Service{svc("web", "10.96.0.10", port("http", v1.ProtocolTCP, 80))},
 		want:     []string{"10.96.0.10:80/TCP rr", "addr 10.96.0.10"},
 	}, {
@@ -229,7 +229,7 @@ func TestCompute(t *testing.T) {
 			"addr fd00:96::10",
 		},
 	}, {
-		name: "slice port of another name or protocol does not match",
+		name:     "slice port of another name or protocol does not match",
 		services: []*v1.Service{svc("web", "10.96.0.10", port("http", v1.ProtocolTCP, 80))},
 		slices: []*discovery.EndpointSlice{
 			slice("web", "web-1", []slicePortSpec{{"http", v1.ProtocolUDP, 8080}, {"metrics", v1.ProtocolTCP, 9090}}, ready("10.244.0.1")),
