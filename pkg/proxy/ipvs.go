@@ -95,3 +95,10 @@ type Addresses interface {
 	Add(netip.Addr) error
 	Delete(netip.Addr) error
 }
+
+// Conntrack forgets the UDP flows to real servers that left a virtual server: UDP has no
+// connection end, so without this a client keeps sending to the gone endpoint as long as it
+// keeps the flow alive.
+type Conntrack interface {
+	FlushUDP([]StaleEndpoint) error
+}
