@@ -26,7 +26,8 @@ import (
 
 // addBackend makes backend i: a network namespace joined to the node by a veth pair (node side
 // 10.250.i.1/24, backend side 10.250.i.2/24, its default route via the node) with a TCP server on
-// :8080 that answers every connection with its name, "backend-i". It returns the backend's address.
+// :8080 that answers every connection with its name and the client address it sees,
+// "backend-i 10.250.0.7". It returns the backend's address.
 func (n *node) addBackend(t *testing.T, i int) string {
 	t.Helper()
 	bns := newNetns(t)
@@ -76,14 +77,15 @@ func (n *node) addBackend(t *testing.T, i int) string {
 			if err != nil {
 				return
 			}
-			fmt.Fprintln(c, name)
+			remote, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+			fmt.Fprintln(c, name, remote)
 			c.Close()
 		}
 	}()
 	return fmt.Sprintf("10.250.%d.2", i)
 }
 
-// ask connects from the node's namespace to addr and returns the backend's name.
+// ask connects from the namespace ns to addr and returns the backend's answer.
 func ask(ns netns.NsHandle, addr string) (string, error) {
 	var c net.Conn
 	if err := inNetns(ns, func() (err error) {
@@ -106,10 +108,11 @@ func spread(t *testing.T, ns netns.NsHandle, addr string, count int) map[string]
 	t.Helper()
 	got := map[string]int{}
 	for range count {
-		name, err := ask(ns, addr)
+		answer, err := ask(ns, addr)
 		if err != nil {
 			t.Fatalf("connect to %s: %v", addr, err)
 		}
+		name, _, _ := strings.Cut(answer, " ")
 		got[name]++
 	}
 	return got
@@ -183,3 +186,93 @@ func TestKernelConnections(t *testing.T) {
 }
 
 func equalStrings(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") }
+
+// addClient makes a namespace joined to the node by a veth pair, node side nodeCIDR, client side
+// clientCIDR, the client's default route via the node. It returns the client's namespace.
+func (n *node) addClient(t *testing.T, name, nodeCIDR, clientCIDR string) netns.NsHandle {
+	t.Helper()
+	cns := newNetns(t)
+	ch, err := netlink.NewHandleAt(cns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ch.Close)
+	la := netlink.NewLinkAttrs()
+	la.Name = name
+	if err := n.nl.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(cns))}); err != nil {
+		t.Fatalf("add veth %s: %v", name, err)
+	}
+	for _, x := range []struct {
+		h          *netlink.Handle
+		link, cidr string
+	}{{n.nl, name, nodeCIDR}, {ch, "eth0", clientCIDR}} {
+		l, err := x.h.LinkByName(x.link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr, err := netlink.ParseAddr(x.cidr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustOK(t, x.h.AddrAdd(l, addr))
+		mustOK(t, x.h.LinkSetUp(l))
+	}
+	lo, err := ch.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, ch.LinkSetUp(lo))
+	gw, _, _ := strings.Cut(nodeCIDR, "/")
+	mustOK(t, ch.RouteAdd(&netlink.Route{Gw: net.ParseIP(gw)}))
+	return cns
+}
+
+// TestKernelMasquerade checks the nftables masquerade: traffic to a Service from outside the pod
+// network (another host through a NodePort, the node itself to a ClusterIP) reaches the backend
+// from the node's address; traffic from a pod keeps its source.
+func TestKernelMasquerade(t *testing.T) {
+	n := newNode(t)
+	mustOK(t, inNetns(n.ns, func() error { return (&proxy.Sysctls{Root: "/proc/sys"}).EnsureIPVS() }))
+	var ips []string
+	for i := 1; i <= 2; i++ {
+		ips = append(ips, n.addBackend(t, i))
+	}
+	external := n.addClient(t, "vx", "10.251.0.1/24", "10.251.0.2/24")
+	pod := n.addClient(t, "vp", "10.250.9.1/24", "10.250.9.2/24")
+
+	svc := webService("10.96.0.10")
+	svc.Spec.Type = v1.ServiceTypeNodePort
+	svc.Spec.Ports[0].NodePort = 30080
+	client := fake.NewClientset(svc, webSlice(ips...))
+	masq := proxy.NewNFTMasquerade(proxy.MasqueradeConfig{ClusterCIDR: netip.MustParsePrefix("10.250.0.0/16")}, int(n.ns))
+	startProxier(t, client, n.ipvs, n.addrs, proxy.Config{
+		NodeIPs:    []netip.Addr{netip.MustParseAddr("10.251.0.1")},
+		Masquerade: masq,
+	})
+	n.expect(t, "programmed", append(webDump("10.251.0.1:30080/TCP rr", ips...), webDump("10.96.0.10:80/TCP rr", ips...)...), []string{"10.96.0.10"})
+
+	for _, c := range []struct {
+		what       string
+		from       netns.NsHandle
+		addr       string
+		wantRemote map[string]string // backend → the source it should see
+	}{
+		{"external client to the NodePort", external, "10.251.0.1:30080",
+			map[string]string{"backend-1": "10.250.1.1", "backend-2": "10.250.2.1"}},
+		{"node to the ClusterIP", n.ns, "10.96.0.10:80",
+			map[string]string{"backend-1": "10.250.1.1", "backend-2": "10.250.2.1"}},
+		{"pod to the ClusterIP", pod, "10.96.0.10:80",
+			map[string]string{"backend-1": "10.250.9.2", "backend-2": "10.250.9.2"}},
+	} {
+		for range 4 {
+			answer, err := ask(c.from, c.addr)
+			if err != nil {
+				t.Fatalf("%s: connect: %v", c.what, err)
+			}
+			name, remote, _ := strings.Cut(answer, " ")
+			if want := c.wantRemote[name]; remote != want {
+				t.Errorf("%s: %s saw the client as %s, want %s", c.what, name, remote, want)
+			}
+		}
+	}
+}

@@ -30,6 +30,9 @@ type Config struct {
 	Addresses Addresses
 	// Conntrack, when set, forgets UDP flows to removed real servers (NewKernelConntrack(nil)).
 	Conntrack Conntrack
+	// Masquerade, when set, keeps the set of Service addresses whose traffic from outside the
+	// pod network is masqueraded (NewNFTMasquerade).
+	Masquerade Masquerade
 	// Sysctls, when set, gets the IPVS parameters at start (&Sysctls{Root: "/proc/sys"}).
 	Sysctls *Sysctls
 	// NodeIPs are the addresses NodePorts are served on.
@@ -230,6 +233,11 @@ func (p *Proxier) syncOnce(full bool) (SyncStats, error) {
 	stats, err := p.syncer.Sync(st, full)
 	if err != nil {
 		return stats, err
+	}
+	if p.cfg.Masquerade != nil {
+		if err := p.cfg.Masquerade.Sync(masqueradeSet(st), stats.Full); err != nil {
+			return stats, fmt.Errorf("masquerade: %w", err)
+		}
 	}
 	if len(stats.StaleUDP) > 0 && p.cfg.Conntrack != nil {
 		// The table is right; a failed flush only delays clients, so it is reported, not retried.
