@@ -20,6 +20,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/kubelet-lite/kubelet-lite/pkg/proxy"
 )
@@ -31,7 +32,7 @@ import (
 func (n *node) addBackend(t *testing.T, i int) string {
 	t.Helper()
 	bns := newNetns(t)
-	bh, err := netlink.NewHandleAt(bns)
+	bh, err := netlink.NewHandleAt(bns, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +193,7 @@ func equalStrings(a, b []string) bool { return strings.Join(a, ",") == strings.J
 func (n *node) addClient(t *testing.T, name, nodeCIDR, clientCIDR string) netns.NsHandle {
 	t.Helper()
 	cns := newNetns(t)
-	ch, err := netlink.NewHandleAt(cns)
+	ch, err := netlink.NewHandleAt(cns, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatal(err)
 	}

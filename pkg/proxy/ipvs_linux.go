@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"syscall"
 
 	"github.com/moby/ipvs"
@@ -16,10 +17,12 @@ const (
 	svcFlagHashed     = 0x2 // set by the kernel on every listed service; ignored
 )
 
-// KernelIPVS is IPVS on the kernel through moby/ipvs (generic netlink). It is not safe for
-// concurrent use; the proxy calls it from its one sync loop.
+// KernelIPVS is IPVS on the kernel through moby/ipvs (generic netlink). It is safe for concurrent
+// use: calls are serialized, because a moby/ipvs Handle shares one socket and a concurrent call
+// can take another's reply (which then waits forever).
 type KernelIPVS struct {
-	h *ipvs.Handle
+	mu sync.Mutex
+	h  *ipvs.Handle
 }
 
 var _ IPVS = (*KernelIPVS)(nil)
@@ -43,6 +46,8 @@ func NewKernelIPVS(netnsPath string) (*KernelIPVS, error) {
 func (k *KernelIPVS) Close() { k.h.Close() }
 
 func (k *KernelIPVS) VirtualServers() ([]VirtualServer, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	svcs, err := k.h.GetServices()
 	if err != nil {
 		return nil, fmt.Errorf("list ipvs services: %w", err)
@@ -61,6 +66,8 @@ func (k *KernelIPVS) VirtualServers() ([]VirtualServer, error) {
 }
 
 func (k *KernelIPVS) AddVirtualServer(v VirtualServer) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	if err := k.h.NewService(toIPVSService(v)); err != nil {
 		return fmt.Errorf("add virtual server %s: %w", v.Key(), err)
 	}
@@ -68,6 +75,8 @@ func (k *KernelIPVS) AddVirtualServer(v VirtualServer) error {
 }
 
 func (k *KernelIPVS) UpdateVirtualServer(v VirtualServer) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	if err := k.h.UpdateService(toIPVSService(v)); err != nil {
 		return fmt.Errorf("update virtual server %s: %w", v.Key(), err)
 	}
@@ -75,6 +84,8 @@ func (k *KernelIPVS) UpdateVirtualServer(v VirtualServer) error {
 }
 
 func (k *KernelIPVS) DeleteVirtualServer(key VSKey) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	err := k.h.DelService(toIPVSService(VirtualServer{Address: key.Address, Port: key.Port, Protocol: key.Protocol}))
 	if err != nil && !isGone(err) {
 		return fmt.Errorf("delete virtual server %s: %w", key, err)
@@ -83,6 +94,8 @@ func (k *KernelIPVS) DeleteVirtualServer(key VSKey) error {
 }
 
 func (k *KernelIPVS) RealServers(key VSKey) ([]RealServer, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	dsts, err := k.h.GetDestinations(keyService(key))
 	if err != nil {
 		return nil, fmt.Errorf("list real servers of %s: %w", key, err)
@@ -99,6 +112,8 @@ func (k *KernelIPVS) RealServers(key VSKey) ([]RealServer, error) {
 }
 
 func (k *KernelIPVS) AddRealServer(key VSKey, r RealServer) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	if err := k.h.NewDestination(keyService(key), toDestination(r)); err != nil {
 		return fmt.Errorf("add real server %s to %s: %w", r.Key(), key, err)
 	}
@@ -106,6 +121,8 @@ func (k *KernelIPVS) AddRealServer(key VSKey, r RealServer) error {
 }
 
 func (k *KernelIPVS) UpdateRealServer(key VSKey, r RealServer) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	if err := k.h.UpdateDestination(keyService(key), toDestination(r)); err != nil {
 		return fmt.Errorf("update real server %s of %s: %w", r.Key(), key, err)
 	}
@@ -113,6 +130,8 @@ func (k *KernelIPVS) UpdateRealServer(key VSKey, r RealServer) error {
 }
 
 func (k *KernelIPVS) DeleteRealServer(key VSKey, r RSKey) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	err := k.h.DelDestination(keyService(key), toDestination(RealServer{Address: r.Address, Port: r.Port}))
 	if err != nil && !isGone(err) {
 		return fmt.Errorf("delete real server %s of %s: %w", r, key, err)

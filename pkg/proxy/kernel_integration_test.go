@@ -22,6 +22,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/kubelet-lite/kubelet-lite/pkg/proxy"
 )
@@ -45,7 +46,7 @@ func newNode(t *testing.T) *node {
 	t.Helper()
 	requireIPVS(t)
 	ns := newNetns(t)
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatalf("netlink handle: %v", err)
 	}
