@@ -246,10 +246,11 @@ func TestKernelMasquerade(t *testing.T) {
 	svc.Spec.Ports[0].NodePort = 30080
 	client := fake.NewClientset(svc, webSlice(ips...))
 	masq := proxy.NewNFTMasquerade(proxy.MasqueradeConfig{ClusterCIDR: netip.MustParsePrefix("10.250.0.0/16")}, int(n.ns))
-	startProxier(t, client, n.ipvs, n.addrs, proxy.Config{
+	syncs := startProxier(t, client, n.ipvs, n.addrs, proxy.Config{
 		NodeIPs:    []netip.Addr{netip.MustParseAddr("10.251.0.1")},
 		Masquerade: masq,
 	})
+	syncs.waitOK(t) // IPVS is programmed before the masquerade set: wait for the whole sync
 	n.expect(t, "programmed", append(webDump("10.251.0.1:30080/TCP rr", ips...), webDump("10.96.0.10:80/TCP rr", ips...)...), []string{"10.96.0.10"})
 
 	for _, c := range []struct {

@@ -78,6 +78,23 @@ func (s *syncs) latencies() []time.Duration {
 	return out
 }
 
+// waitOK waits until a sync has succeeded.
+func (s *syncs) waitOK(t *testing.T) {
+	t.Helper()
+	eventually(t, 60*time.Second, "a successful sync", func() string {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		last := "no sync yet"
+		for _, r := range s.all {
+			if r.Err == nil {
+				return ""
+			}
+			last = r.Err.Error()
+		}
+		return last
+	})
+}
+
 // startProxier runs a Proxier on client with the given kernel parts until the test ends.
 func startProxier(t *testing.T, client kubernetes.Interface, ipvs proxy.IPVS, addrs proxy.Addresses, cfg proxy.Config) *syncs {
 	t.Helper()
