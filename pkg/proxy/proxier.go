@@ -123,7 +123,9 @@ func Available() error {
 }
 
 // Run sets the sysctls, waits for the informers' caches, syncs (a full sync first, which adopts or
-// removes state left by an earlier run) and keeps syncing until ctx ends.
+// removes state left by an earlier run) and keeps syncing until ctx ends; then it returns nil.
+// It returns an error only when it cannot start. It leaves the kernel state in place when it
+// stops (a restarted agent adopts it).
 func (p *Proxier) Run(ctx context.Context) error {
 	if p.cfg.Sysctls != nil {
 		if err := p.cfg.Sysctls.EnsureIPVS(); err != nil {
@@ -134,7 +136,10 @@ func (p *Proxier) Run(ctx context.Context) error {
 	defer p.factory.Shutdown()
 	for typ, ok := range p.factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
-			return fmt.Errorf("proxy: cache of %v not synced: %w", typ, context.Cause(ctx))
+			if ctx.Err() != nil {
+				return nil // stopped before it started
+			}
+			return fmt.Errorf("proxy: cache of %v not synced", typ)
 		}
 	}
 	p.log.Info("Starting IPVS proxy", "nodeIPs", p.cfg.NodeIPs, "minSyncPeriod", p.cfg.MinSyncPeriod,
