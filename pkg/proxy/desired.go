@@ -45,7 +45,8 @@ type Options struct {
 // (clusterIP None) and type ExternalName are not proxied. Each Service port becomes one virtual
 // server per ClusterIP, per externalIP and (with a nodePort) per node IP of the same family. Its
 // real servers are the ready endpoints at weight 1 and the terminating-but-serving ones at weight 0
-// (existing connections drain, new ones go elsewhere); other endpoints are left out.
+// (existing connections drain, new ones go elsewhere) — or at weight 1 when no endpoint is ready;
+// other endpoints are left out.
 // sessionAffinity ClientIP makes the virtual servers persistent with the Service's timeout.
 func Compute(services []*v1.Service, slices []*discovery.EndpointSlice, opts Options) State {
 	st := State{Services: map[VSKey]*Desired{}, Addresses: map[netip.Addr]bool{}}
@@ -182,6 +183,21 @@ func addVirtualServer(st *State, vs VirtualServer, port v1.ServicePort, slices [
 				break // only an endpoint's first address is used, as upstream does
 			}
 		}
+	}
+	useTerminatingIfNoneReady(d)
+}
+
+// useTerminatingIfNoneReady gives the terminating-but-serving real servers weight 1 when no ready
+// one exists, so a Service being rolled keeps answering (upstream's ProxyTerminatingEndpoints).
+func useTerminatingIfNoneReady(d *Desired) {
+	for _, r := range d.RealServers {
+		if r.Weight > 0 {
+			return
+		}
+	}
+	for k, r := range d.RealServers {
+		r.Weight = 1
+		d.RealServers[k] = r
 	}
 }
 

@@ -132,6 +132,17 @@ func TestCompute(t *testing.T) {
 			"addr 10.96.0.10",
 		},
 	}, {
+		name:     "no ready endpoint: the terminating-but-serving ones take the traffic",
+		services: []*v1.Service{svc("web", "10.96.0.10", port("http", v1.ProtocolTCP, 80))},
+		slices: []*discovery.EndpointSlice{slice("web", "web-1", http,
+			draining("10.244.0.2"), draining("10.244.0.3"), notReady("10.244.0.4"))},
+		want: []string{
+			"10.96.0.10:80/TCP   10.244.0.2:8080 w=1",
+			"10.96.0.10:80/TCP   10.244.0.3:8080 w=1",
+			"10.96.0.10:80/TCP rr",
+			"addr 10.96.0.10",
+		},
+	}, {
 		name:     "endpoints spread over two slices; a duplicate keeps its highest weight",
 		services: []*v1.Service{svc("web", "10.96.0.10", port("http", v1.ProtocolTCP, 80))},
 		slices: []*discovery.EndpointSlice{
