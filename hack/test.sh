@@ -22,7 +22,7 @@ if has unit; then
 	log "unit tests"; t=$(date +%s)
 	go vet ./...
 	go vet -tags integration,e2e ./...
-	go vet -tags vm ./...
+	go vet -tags vm,integration ./...
 	go test -count=1 ./...
 	go test -run '^$' -fuzz '^FuzzPod$' -fuzztime "${KL_FUZZTIME:-20s}" ./pkg/translate
 	stamp unit "$t"
@@ -64,13 +64,13 @@ if has vm; then
 	log "node VM e2e tests (cgroup v2)"; t=$(date +%s)
 	hack/nodevm/setup.sh
 	CGO_ENABLED=0 go test -c -tags e2e -o "$bin/e2e.test" ./test/e2e
-	# Packages whose kernel tests need cgroup v2 (build tag vm) run first,
-	# in the same guest.
-	vm_pkgs=(./pkg/stats)
+	# Packages whose kernel tests need the guest (cgroup v2, IPVS; build tags
+	# vm and integration) run first, in the same guest.
+	vm_pkgs=(./pkg/stats ./pkg/proxy)
 	vm_adds=() vm_cmds=()
 	for p in "${vm_pkgs[@]}"; do
 		name=$(basename "$p").test
-		CGO_ENABLED=0 go test -c -tags vm -o "$bin/$name" "$p"
+		CGO_ENABLED=0 go test -c -tags vm,integration -o "$bin/$name" "$p"
 		vm_adds+=(--add "$bin/$name")
 		vm_cmds+=("/usr/local/bin/$name -test.v -test.timeout 10m")
 	done

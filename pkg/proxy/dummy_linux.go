@@ -1,0 +1,106 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+)
+
+// DummyDevice is the default name of the device that holds Service VIPs.
+const DummyDevice = "kube-ipvs0"
+
+// Dummy keeps VIPs as /32 (/128) addresses on a dummy link through netlink. The link is kept down:
+// the kernel still treats its addresses as local (they appear in the local routing table), which is
+// all IPVS needs, and a down link answers no ARP for them.
+type Dummy struct {
+	name string
+	nl   *netlink.Handle
+}
+
+var _ Addresses = (*Dummy)(nil)
+
+// NewDummy manages the dummy device name ("" = DummyDevice) through the netlink handle h (nil =
+// the caller's network namespace).
+func NewDummy(name string, h *netlink.Handle) *Dummy {
+	if name == "" {
+		name = DummyDevice
+	}
+	if h == nil {
+		h = &netlink.Handle{}
+	}
+	return &Dummy{name: name, nl: h}
+}
+
+func (d *Dummy) Ensure() error {
+	_, err := d.nl.LinkByName(d.name)
+	if err == nil {
+		return nil
+	}
+	var notFound netlink.LinkNotFoundError
+	if !errors.As(err, &notFound) {
+		return fmt.Errorf("find link %s: %w", d.name, err)
+	}
+	link := &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: d.name}}
+	if err := d.nl.LinkAdd(link); err != nil && !errors.Is(err, syscall.EEXIST) {
+		return fmt.Errorf("add dummy link %s: %w", d.name, err)
+	}
+	return nil
+}
+
+func (d *Dummy) link() (netlink.Link, error) {
+	l, err := d.nl.LinkByName(d.name)
+	if err != nil {
+		return nil, fmt.Errorf("find link %s: %w", d.name, err)
+	}
+	return l, nil
+}
+
+func (d *Dummy) List() ([]netip.Addr, error) {
+	l, err := d.link()
+	if err != nil {
+		return nil, err
+	}
+	addrs, err := d.nl.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("list addresses of %s: %w", d.name, err)
+	}
+	out := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && !ip.Unmap().IsLinkLocalUnicast() {
+			out = append(out, ip.Unmap())
+		}
+	}
+	return out, nil
+}
+
+func (d *Dummy) Add(a netip.Addr) error {
+	l, err := d.link()
+	if err != nil {
+		return err
+	}
+	if err := d.nl.AddrAdd(l, hostAddr(a)); err != nil && !errors.Is(err, syscall.EEXIST) {
+		return fmt.Errorf("add %s to %s: %w", a, d.name, err)
+	}
+	return nil
+}
+
+func (d *Dummy) Delete(a netip.Addr) error {
+	l, err := d.link()
+	if err != nil {
+		return err
+	}
+	err = d.nl.AddrDel(l, hostAddr(a))
+	if err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) && !errors.Is(err, syscall.ENOENT) {
+		return fmt.Errorf("delete %s from %s: %w", a, d.name, err)
+	}
+	return nil
+}
+
+func hostAddr(a netip.Addr) *netlink.Addr {
+	bits := a.BitLen()
+	return &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(bits, bits)}}
+}
