@@ -45,10 +45,11 @@ fi
 
 if has e2e; then
 	log "host e2e tests"; t=$(date +%s)
-	# test/e2e runs the binary (and, in TestClusterNode, joins it to a real
-	# control plane, built once into $KL_CACHE by hack/cluster); the others
-	# test one package against the real control plane.
-	go test -count=1 -p 1 -timeout 40m -tags e2e ./test/e2e/... ./pkg/node ./pkg/status
+	# test/e2e runs the binary, standalone and (TestCluster*) as the node of
+	# a real control plane built once into $KL_CACHE by hack/cluster; the
+	# cluster tests each start their own and run three at a time. The other
+	# packages test themselves against the real control plane.
+	go test -count=1 -p 1 -parallel 3 -timeout 40m -tags e2e ./test/e2e/... ./pkg/node ./pkg/status
 	stamp e2e "$t"
 fi
 

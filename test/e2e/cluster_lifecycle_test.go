@@ -26,6 +26,9 @@ import (
 // liveness restarts, init containers in order, a sidecar beside its app, and
 // the fields every running pod's status has.
 func TestClusterLifecycle(t *testing.T) {
+	// Each cluster test has its own control plane and agent, and waits
+	// mostly on backoffs and probes: they run side by side.
+	t.Parallel()
 	a, _, client := clusterAgent(t)
 	lc := &lcCluster{t: t, client: client, node: a.node}
 	lc.waitNodeReady()

@@ -40,6 +40,9 @@ const (
 // --timestamps, --since, --limit-bytes, a log that rotates while it is
 // written — and the kubelet API refusing a caller without credentials.
 func TestClusterLogs(t *testing.T) {
+	// Each cluster test has its own control plane and agent, and waits
+	// mostly on backoffs and probes: they run side by side.
+	t.Parallel()
 	a, c, client := clusterAgent(t, "--container-log-max-size", fmt.Sprint(lgLogMaxSize),
 		"--container-log-max-files", fmt.Sprint(lgLogMaxFiles))
 	lgCleanupPods(t, a, client)
@@ -343,6 +346,9 @@ func lgKubectlErr(c *cluster.Cluster, args ...string) (string, error) {
 // and an event, while a healthy pod keeps running untouched, the agent
 // stays up and a new pod still starts.
 func TestClusterBadPods(t *testing.T) {
+	// Each cluster test has its own control plane and agent, and waits
+	// mostly on backoffs and probes: they run side by side.
+	t.Parallel()
 	a, _, client := clusterAgent(t)
 	lgCleanupPods(t, a, client)
 	lgWaitNodeReady(t, client, a.node, 90*time.Second)

@@ -21,6 +21,9 @@ import (
 // is Ready, its Lease renews, a pod with limits gets the exact cgroup v2
 // values, `kubectl logs` reaches the node, and `make down` stops every
 // process it started and leaves no mounts.
+//
+// It is not parallel: make up builds bin/kubelet-lite, which the other tests
+// run.
 func TestClusterMakeUp(t *testing.T) {
 	repo, err := filepath.Abs("../..")
 	if err != nil {

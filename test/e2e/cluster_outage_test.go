@@ -20,6 +20,9 @@ import (
 // containers, and once the apiserver is back the node is Ready with a
 // renewed Lease and the pod statuses tell what happened during the outage.
 func TestClusterAPIServerOutage(t *testing.T) {
+	// Each cluster test has its own control plane and agent, and waits
+	// mostly on backoffs and probes: they run side by side.
+	t.Parallel()
 	a, c, client := clusterAgent(t)
 	lgCleanupPods(t, a, client)
 	ctx := context.Background()

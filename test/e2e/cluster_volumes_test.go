@@ -33,6 +33,9 @@ import (
 // every source (service links included) is what upstream gives. One control
 // plane and agent serve every case; each case has its own namespace.
 func TestClusterVolumes(t *testing.T) {
+	// Each cluster test has its own control plane and agent, and waits
+	// mostly on backoffs and probes: they run side by side.
+	t.Parallel()
 	a, c, client := clusterAgent(t)
 	alloc := volWaitNodeReady(t, client, a.node)
 	t.Run("env-missing-key", func(t *testing.T) { t.Parallel(); volEnvMissing(t, client) })

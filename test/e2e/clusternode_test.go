@@ -71,6 +71,9 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 // a renewed Lease, runs a Deployment scaled 3 → 5 → 1, serves its logs to
 // the apiserver, and leaves nothing behind when it is deleted.
 func TestClusterNode(t *testing.T) {
+	// Each cluster test has its own control plane and agent, and waits
+	// mostly on backoffs and probes: they run side by side.
+	t.Parallel()
 	a, _, client := clusterAgent(t, "--system-reserved", "cpu=500m,memory=256Mi",
 		"--kube-reserved", "memory=128Mi", "--node-labels", "example.com/pool=blue")
 	ctx := context.Background()
