@@ -97,6 +97,12 @@ type Config struct {
 	Probes Probes
 	// Objects gives env its ConfigMaps and Secrets; nil without an apiserver.
 	Objects Objects
+	// Network attaches the pods that have their own network namespace to
+	// the node's network; nil leaves them with a loopback interface only.
+	Network Network
+	// Etc gives containers the kubelet-managed /etc/hosts, /etc/resolv.conf
+	// and /etc/hostname; nil leaves them the image's.
+	Etc *EtcFiles
 	// Services gives containers their service-link variables; nil (no
 	// apiserver) gives none.
 	Services Services
