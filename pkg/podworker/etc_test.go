@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubelet-lite/kubelet-lite/pkg/dns"
 	"github.com/kubelet-lite/kubelet-lite/pkg/sandbox"
@@ -116,5 +117,24 @@ func TestEtcFilesWrite(t *testing.T) {
 	}
 	if before.Sys().(*syscall.Stat_t).Ino != after.Sys().(*syscall.Stat_t).Ino {
 		t.Errorf("hosts was replaced by another file; a bind mount of it would keep the old one")
+	}
+}
+
+func TestRemoveOrphanEtc(t *testing.T) {
+	dir := t.TempDir()
+	for _, uid := range []string{"wanted", "running", "gone"} {
+		if err := os.MkdirAll(filepath.Join(dir, uid), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := &Workers{cfg: Config{Etc: &EtcFiles{Dir: dir}}}
+	w.removeOrphanEtc(map[types.UID]*corev1.Pod{"wanted": {}}, []sandbox.PodState{{UID: "running"}})
+	entries, _ := os.ReadDir(dir)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if want := []string{"running", "wanted"}; !reflect.DeepEqual(left, want) {
+		t.Errorf("left %v, want %v", left, want)
 	}
 }
