@@ -49,7 +49,11 @@ func TestVMPodNetwork(t *testing.T) {
 	// its busybox nc (this busybox's wget cannot run statically linked).
 	a.writePod("srv", podYAML("srv", "Always", 1,
 		container("http", "mkdir -p /tmp/www && echo tcp-hello >/tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www", "")))
-	a.writePod("cli", podYAML("cli", "Always", 1, container("app", "exec sleep 3600", "")))
+	a.writePod("cli", podYAML("cli", "Always", 1, `  - name: app
+    image: `+busybox+`
+    command: ["sh", "-c", "echo podIP=$POD_IP; exec sleep 3600"]
+    env: [{name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]
+`))
 	srv := a.waitContainer("srv", "http", startTimeout, running)
 	cli := a.waitContainer("cli", "app", startTimeout, running)
 	srvIP, cliIP := vmnetPodIP(t, a, "srv"), vmnetPodIP(t, a, "cli")
@@ -84,6 +88,12 @@ func TestVMPodNetwork(t *testing.T) {
 			b, err := io.ReadAll(resp.Body)
 			return string(b), err
 		}, "tcp-hello")
+	})
+	t.Run("env status.podIP", func(t *testing.T) {
+		b, err := os.ReadFile(cli.LogPath)
+		if want := "podIP=" + cliIP.String() + "\n"; err != nil || !strings.Contains(string(b), want) {
+			t.Errorf("cli's log has no %q: %q, %v", want, b, err)
+		}
 	})
 	t.Run("hosts and resolv.conf", func(t *testing.T) {
 		hosts, err := a.nsenter(cli.PID, "cat", "/etc/hosts")
