@@ -49,7 +49,7 @@ type cluster struct {
 	server    *server.Server
 }
 
-func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime) (*cluster, error) {
+func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, pods *cniNetwork) (*cluster, error) {
 	rest, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
@@ -84,12 +84,24 @@ func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime) (*
 	if err != nil {
 		return nil, err
 	}
-	c.node, err = node.New(node.Config{
+	nodeCfg := node.Config{
 		Client: client, NodeName: cfg.NodeName, NodeIP: ip, MaxPods: cfg.MaxPods, RootDir: cfg.RootDir,
 		Labels: cfg.NodeLabels, SystemReserved: system, KubeReserved: kube,
 		Version: version.Version, CgroupVersion: cgroupVersion, KubeletPort: cfg.Port,
 		Ready: runtimeReady(rt),
-	})
+	}
+	if pods != nil {
+		nodeCfg.Ready = func() error { return errors.Join(runtimeReady(rt)(), pods.Ready()) }
+		nodeCfg.OnPodCIDR = func(cidr string) {
+			if cidr == "" || cfg.PodCIDR != "" {
+				return
+			}
+			if err := pods.setPodCIDR(cidr); err != nil {
+				klog.ErrorS(err, "Writing the default pod network for the node's pod CIDR failed", "podCIDR", cidr)
+			}
+		}
+	}
+	c.node, err = node.New(nodeCfg)
 	if err != nil {
 		return nil, err
 	}

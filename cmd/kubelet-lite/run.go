@@ -69,6 +69,13 @@ func newRunCmd() *cobra.Command {
 	f.Var(cliflag.NewMapStringString(&cfg.NodeLabels), "node-labels", "labels the node registers with, key=value,...")
 	f.StringVar(&cfg.ContainerLogMaxSize, "container-log-max-size", cfg.ContainerLogMaxSize, "size (a quantity such as 10Mi) beyond which a container's log is rotated")
 	f.IntVar(&cfg.ContainerLogMaxFiles, "container-log-max-files", cfg.ContainerLogMaxFiles, "how many files of a container's log are kept, the live one included")
+	f.StringVar(&cfg.NetworkPlugin, "network-plugin", cfg.NetworkPlugin, "cni (pods get an IP on the node's CNI network) or none (pods have loopback only)")
+	f.StringVar(&cfg.CNIBinDir, "cni-bin-dir", cfg.CNIBinDir, "directory of the CNI plugins")
+	f.StringVar(&cfg.CNIConfDir, "cni-conf-dir", cfg.CNIConfDir, "directory of the CNI network configuration; when it holds none, a bridge network over the pod CIDR is written there")
+	f.StringVar(&cfg.CNICacheDir, "cni-cache-dir", cfg.CNICacheDir, "libcni's cache of the pods' attachments (default: <root-dir>/cni/cache)")
+	f.StringVar(&cfg.PodCIDR, "pod-cidr", cfg.PodCIDR, "the pods' IP range, for the default CNI network (a cluster node takes its spec.podCIDR when this is empty)")
+	f.StringSliceVar(&cfg.ClusterDNS, "cluster-dns", cfg.ClusterDNS, "IPs of the cluster DNS servers, the nameservers of pods with dnsPolicy ClusterFirst")
+	f.StringVar(&cfg.ClusterDomain, "cluster-domain", cfg.ClusterDomain, "the cluster's DNS domain, searched by pods with dnsPolicy ClusterFirst")
 	f.DurationVar(&cfg.FileCheckFrequency, "file-check-frequency", cfg.FileCheckFrequency, "how often the manifest directory is read again without an event")
 	return cmd
 }
@@ -105,9 +112,18 @@ func run(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	var pods *cniNetwork
+	if cfg.NetworkPlugin == config.NetworkPluginCNI {
+		if pods, err = newCNINetwork(cfg); err != nil {
+			return err
+		}
+		if err := pods.gc(ctx, rt); err != nil {
+			klog.ErrorS(err, "Cleaning up the network of pods gone while the agent was down failed")
+		}
+	}
 	var cl *cluster
 	if cfg.Kubeconfig != "" {
-		if cl, err = newCluster(cfg, tree.Version(), rt); err != nil {
+		if cl, err = newCluster(cfg, tree.Version(), rt, pods); err != nil {
 			return err
 		}
 	}
@@ -127,6 +143,10 @@ func run(ctx context.Context, cfg config.Config) error {
 		Capacity:    podworker.Capacity{MaxPods: cfg.MaxPods, Allocatable: allocatable},
 		Recorder:    recorder,
 		Statuses:    status.Files{Dir: cfg.StatusDir()},
+		Etc:         etcFiles(cfg),
+	}
+	if pods != nil {
+		podCfg.Network = pods
 	}
 	var sources []podsource.Source
 	if cfg.PodManifestPath != "" {

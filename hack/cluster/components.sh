@@ -113,14 +113,21 @@ start_agent_vm() {
 	cp "$pki/ca.crt" "$vm/ca.crt"
 	cp "$pki/kubelet-$node.crt" "$vm/kubelet.crt"
 	cp "$pki/kubelet-$node.key" "$vm/kubelet.key"
+	# Pods get IPs on the guest's bridge from the node's spec.podCIDR (the CNI plugins and nft are
+	# put into the guest); no cluster DNS runs yet, so --cluster-dns stays empty.
+	local cni_bin nft
+	cni_bin=$("$repo/hack/cni.sh" --print-bin)
+	nft=$(command -v nft) || die "nft is missing: run hack/deps.sh"
 	local guest_cmd='set -e
 for i in /opt/kubelet-lite/images/*.tar; do kubelet-lite images import "$i" >/dev/null; done
 exec kubelet-lite run --kubeconfig /etc/kubelet-lite/node.kubeconfig --hostname-override "$NODE" \
 	--node-ip 127.0.0.1 --port "$KUBELET_PORT" --pod-manifest-path /etc/kubelet-lite/manifests \
 	--tls-cert-file /etc/kubelet-lite/kubelet.crt --tls-private-key-file /etc/kubelet-lite/kubelet.key \
-	--client-ca-file /etc/kubelet-lite/ca.crt --cgroup-root / -v 1'
+	--client-ca-file /etc/kubelet-lite/ca.crt --cgroup-root / \
+	--network-plugin cni --cni-bin-dir /opt/cni/bin -v 1'
 	start agent "$repo/hack/nodevm/run.sh" --timeout $((7 * 24 * 3600)) --out "$dir/node/out" \
 		--add "$bin/kubelet-lite" --add "$vm:/etc/kubelet-lite" --add "$KL_CACHE/images:/opt/kubelet-lite/images" \
+		--add "$cni_bin:/opt/cni/bin" --add-bin "$nft" \
 		--netdev-opt "guestfwd=tcp:10.0.2.100:$api_port-cmd:busybox nc 127.0.0.1 $api_port" \
 		--netdev-opt "hostfwd=tcp:127.0.0.1:$kubelet_port-:$kubelet_port" \
 		--env "NODE=$node" --env "KUBELET_PORT=$kubelet_port" -- sh -c "$guest_cmd"

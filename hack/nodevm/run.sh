@@ -13,6 +13,8 @@
 #   --smp N                     guest CPUs (default 2; 1 is ~5x slower)
 #   --timeout SEC               kill qemu after SEC seconds (default 600); the guest itself stops the
 #                               command a little earlier so /out is still saved.
+#   --add-bin HOSTPATH          put a dynamically linked program into the guest at the same path,
+#                               with the shared libraries `ldd` names for it (repeatable)
 #   --env K=V                   environment for the command (repeatable); also on the kernel cmdline
 #   --module NAME               load one more kernel module (repeatable)
 #   --netdev-opt OPT            append OPT to the user -netdev, e.g. hostfwd=tcp:127.0.0.1:10250-:10250
@@ -42,6 +44,7 @@ cache=${KL_CACHE:-/var/cache/kubelet-lite}/nodevm
 virtio_modules=(virtio_pci virtio_blk virtio_net)
 boot_modules=(
 	overlay veth bridge br_netfilter dummy
+	nf_tables nft_chain_nat nft_ct nft_masq nft_nat
 	ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh
 	nf_conntrack nf_nat iptable_nat xt_MASQUERADE xt_conntrack xt_addrtype xt_mark xt_comment
 	ip_set ip_set_hash_ip ip_set_hash_net ip_set_hash_ipport
@@ -53,7 +56,7 @@ more_modules=(
 	iptable_filter iptable_mangle iptable_raw ip6_tables ip6table_nat ip6table_filter ip6table_mangle
 	xt_multiport xt_nat xt_set xt_physdev xt_tcpudp xt_statistic xt_recent xt_REDIRECT xt_NFLOG ipt_REJECT
 	ip6t_REJECT nf_reject_ipv4 nf_reject_ipv6
-	nf_tables nft_chain_nat nft_compat nft_ct nft_masq nft_nat nft_reject_inet nft_fib_inet nft_limit
+	nft_compat nft_reject_inet nft_fib_inet nft_fib_ipv4 nft_fib_ipv6 nft_limit nft_redir nft_numgen
 	nf_conntrack_netlink ip_set_hash_ipportip ip_set_hash_ipportnet ip_set_hash_netport ip_set_bitmap_port
 	ip_vs_lc ip_vs_wlc ip_vs_mh ip_vs_sed ip_vs_nq ip_vs_ftp
 	tun macvlan ipvlan vxlan sch_htb sch_ingress cls_u32 act_mirred ifb
@@ -70,13 +73,14 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 # sq quotes one word for a POSIX shell.
 sq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
-adds=() envs=() extra_modules=() netdev_opts=() qemu_args=() kernel_args=()
+adds=() bins=() envs=() extra_modules=() netdev_opts=() qemu_args=() kernel_args=()
 out= mem=2048 smp=2 timeout=600 out_size=1024 verbose=0 keep=0
 
 parse_args() {
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--add) adds+=("${2:?--add needs HOSTPATH[:GUESTPATH]}"); shift 2 ;;
+		--add-bin) bins+=("${2:?--add-bin needs HOSTPATH}"); shift 2 ;;
 		--out) out=${2:?--out needs a dir}; shift 2 ;;
 		--mem) mem=${2:?--mem needs MB}; shift 2 ;;
 		--smp) smp=${2:?--smp needs N}; shift 2 ;;
@@ -148,7 +152,17 @@ add_modules() {
 }
 
 add_files() {
-	local a hostpath guestpath
+	local a hostpath guestpath lib
+	for a in "${bins[@]}"; do
+		[[ "$a" == /* && -x "$a" ]] || die "--add-bin $a: not an absolute path of a program"
+		mkdir -p "$root$(dirname "$a")"
+		cp -L "$a" "$root$a"
+		# ldd prints "name => /path (addr)" per library and "/path (addr)" for the loader.
+		for lib in $(ldd "$a" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+			mkdir -p "$root$(dirname "$lib")"
+			cp -L "$lib" "$root$lib"
+		done
+	done
 	for a in "${adds[@]}"; do
 		hostpath=${a%%:*}
 		if [ "$hostpath" = "$a" ]; then guestpath=/usr/local/bin/; else guestpath=${a#*:}; fi

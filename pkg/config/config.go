@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
@@ -65,7 +66,28 @@ type Config struct {
 	SystemReserved, KubeReserved map[string]string
 	// NodeLabels are extra labels the node registers with.
 	NodeLabels map[string]string
+
+	// NetworkPlugin is "cni" (pods get an IP on the node's CNI network) or
+	// "none" (pods have only a loopback interface).
+	NetworkPlugin string
+	// CNIBinDir, CNIConfDir and CNICacheDir are the CNI plugins, their
+	// configuration and libcni's cache; an empty cache dir means
+	// RootDir/cni/cache.
+	CNIBinDir, CNIConfDir, CNICacheDir string
+	// PodCIDR is the pods' range of a node without an apiserver (a cluster
+	// node takes its spec.podCIDR).
+	PodCIDR string
+	// ClusterDNS are the IPs of the cluster's DNS servers; ClusterDomain
+	// is its domain.
+	ClusterDNS    []string
+	ClusterDomain string
 }
+
+// Network plugins.
+const (
+	NetworkPluginCNI  = "cni"
+	NetworkPluginNone = "none"
+)
 
 // Default returns the configuration the flags start from.
 func Default() Config {
@@ -85,6 +107,12 @@ func Default() Config {
 		Address:              "0.0.0.0",
 		Port:                 10250,
 		HealthzAddr:          "127.0.0.1:10248",
+		// Pods get no network unless asked: the default network is a bridge
+		// with the pod CIDR on the node, which must be chosen deliberately.
+		NetworkPlugin: NetworkPluginNone,
+		CNIBinDir:     "/opt/cni/bin",
+		CNIConfDir:    "/etc/cni/net.d",
+		ClusterDomain: "cluster.local",
 	}
 }
 
@@ -145,10 +173,44 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--node-labels: value %q of %q: %s", v, k, msg))
 		}
 	}
+	errs = append(errs, c.validateNetwork()...)
 	if c.FileCheckFrequency <= 0 {
 		errs = append(errs, fmt.Errorf("--file-check-frequency %s: want a positive duration", c.FileCheckFrequency))
 	}
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateNetwork() []error {
+	var errs []error
+	switch c.NetworkPlugin {
+	case NetworkPluginCNI, NetworkPluginNone:
+	default:
+		errs = append(errs, fmt.Errorf("--network-plugin %q: want cni or none", c.NetworkPlugin))
+	}
+	for flag, dir := range map[string]string{"--cni-bin-dir": c.CNIBinDir, "--cni-conf-dir": c.CNIConfDir} {
+		if c.NetworkPlugin == NetworkPluginCNI && !filepath.IsAbs(dir) {
+			errs = append(errs, fmt.Errorf("%s %q is not an absolute path", flag, dir))
+		}
+	}
+	if c.CNICacheDir != "" && !filepath.IsAbs(c.CNICacheDir) {
+		errs = append(errs, fmt.Errorf("--cni-cache-dir %q is not an absolute path", c.CNICacheDir))
+	}
+	if c.PodCIDR != "" {
+		if p, err := netip.ParsePrefix(c.PodCIDR); err != nil || p != p.Masked() {
+			errs = append(errs, fmt.Errorf("--pod-cidr %q is not a network such as 10.88.0.0/24", c.PodCIDR))
+		}
+	}
+	for _, ip := range c.ClusterDNS {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			errs = append(errs, fmt.Errorf("--cluster-dns %q is not an IP address", ip))
+		}
+	}
+	for _, msg := range validation.IsDNS1123Subdomain(c.ClusterDomain) {
+		if c.ClusterDomain != "" {
+			errs = append(errs, fmt.Errorf("--cluster-domain %q: %s", c.ClusterDomain, msg))
+		}
+	}
+	return errs
 }
 
 // ParseReserved turns a --system-reserved or --kube-reserved map into a
@@ -192,6 +254,24 @@ func (c *Config) StatusDir() string { return filepath.Join(c.RootDir, "status") 
 
 // VolumeDir is where pod volumes are made.
 func (c *Config) VolumeDir() string { return filepath.Join(c.RootDir, "pods") }
+
+// CNICache is libcni's cache of each pod's network attachment.
+func (c *Config) CNICache() string {
+	if c.CNICacheDir != "" {
+		return c.CNICacheDir
+	}
+	return filepath.Join(c.RootDir, "cni", "cache")
+}
+
+// IPAMDir is where host-local records the IPs of the default network.
+func (c *Config) IPAMDir() string { return filepath.Join(c.RootDir, "cni", "networks") }
+
+// NetNSDir is where each pod's network namespace is pinned.
+func (c *Config) NetNSDir() string { return filepath.Join(c.RootDir, "netns") }
+
+// EtcDir is where each pod's /etc/hosts, /etc/resolv.conf and /etc/hostname
+// are written.
+func (c *Config) EtcDir() string { return filepath.Join(c.RootDir, "etc") }
 
 // SandboxDir is where the runtime keeps sandbox and container state.
 func (c *Config) SandboxDir() string { return filepath.Join(c.RootDir, "sandbox") }

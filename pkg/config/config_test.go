@@ -50,6 +50,21 @@ func TestValidate(t *testing.T) {
 		{name: "reserved negative", mutate: func(c *Config) { c.KubeReserved = map[string]string{"cpu": "-1"} }, wantErr: "negative"},
 		{name: "node labels", mutate: func(c *Config) { c.NodeLabels = map[string]string{"node-role.kubernetes.io/worker": "", "zone": "a"} }},
 		{name: "node label bad key", mutate: func(c *Config) { c.NodeLabels = map[string]string{"a b": "x"} }, wantErr: `--node-labels: key "a b"`},
+		{name: "network none by default", mutate: func(c *Config) {
+			if c.NetworkPlugin != NetworkPluginNone {
+				c.NetworkPlugin = "default was " + c.NetworkPlugin
+			}
+		}},
+		{name: "cni network", mutate: func(c *Config) {
+			c.NetworkPlugin, c.PodCIDR, c.ClusterDNS = NetworkPluginCNI, "10.88.0.0/24", []string{"10.96.0.10", "fd00::a"}
+		}},
+		{name: "unknown network plugin", mutate: func(c *Config) { c.NetworkPlugin = "kubenet" }, wantErr: `--network-plugin "kubenet"`},
+		{name: "relative cni bin dir", mutate: func(c *Config) { c.NetworkPlugin, c.CNIBinDir = NetworkPluginCNI, "cni/bin" }, wantErr: `--cni-bin-dir "cni/bin"`},
+		{name: "relative cni cache dir", mutate: func(c *Config) { c.CNICacheDir = "cache" }, wantErr: `--cni-cache-dir "cache"`},
+		{name: "pod cidr not a network", mutate: func(c *Config) { c.PodCIDR = "10.88.0.1/24" }, wantErr: `--pod-cidr "10.88.0.1/24"`},
+		{name: "pod cidr no prefix", mutate: func(c *Config) { c.PodCIDR = "10.88.0.0" }, wantErr: `--pod-cidr "10.88.0.0"`},
+		{name: "cluster dns not an ip", mutate: func(c *Config) { c.ClusterDNS = []string{"dns.local"} }, wantErr: `--cluster-dns "dns.local"`},
+		{name: "cluster domain bad", mutate: func(c *Config) { c.ClusterDomain = "Cluster_Local" }, wantErr: `--cluster-domain "Cluster_Local"`},
 		{name: "node label bad value", mutate: func(c *Config) { c.NodeLabels = map[string]string{"zone": "a b"} }, wantErr: `--node-labels: value "a b"`},
 	}
 	for _, tc := range cases {

@@ -39,6 +39,8 @@ type statusInput struct {
 	// Previous holds, per container, the exited attempt it was last
 	// restarted from: the last state of the attempt after it.
 	Previous map[string]sandbox.ContainerStatus
+	// PodIPs are the pod's IPs on the node's network, the primary one first.
+	PodIPs []string
 	// Ready and Started, when set, give the probes' verdicts for running
 	// containers; without them a running container is ready and started.
 	Ready, Started func(container string) bool
@@ -54,6 +56,12 @@ func buildStatus(pod *corev1.Pod, in statusInput) corev1.PodStatus {
 	if !in.StartTime.IsZero() {
 		t := metav1.NewTime(in.StartTime)
 		st.StartTime = &t
+	}
+	for _, ip := range in.PodIPs {
+		st.PodIPs = append(st.PodIPs, corev1.PodIP{IP: ip})
+	}
+	if len(in.PodIPs) > 0 {
+		st.PodIP = in.PodIPs[0]
 	}
 	defaultWait := reasonContainerCreating
 	for _, c := range pod.Spec.InitContainers {

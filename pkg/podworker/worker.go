@@ -38,6 +38,11 @@ type worker struct {
 	// sandboxPID is the sandbox's PID at the last sync; a new one means the
 	// sandbox was recreated and the containers joined namespaces now gone.
 	sandboxPID int
+	// netPID is the sandbox PID whose network namespace was attached to the
+	// node's network last.
+	netPID int
+	// dnsWarned is set once the pod's DNS warnings were told as events.
+	dnsWarned bool
 
 	mu  sync.Mutex
 	pod *corev1.Pod
@@ -57,6 +62,8 @@ type worker struct {
 	startTime time.Time
 	// reported is the status last handed to the status store.
 	reported *corev1.PodStatus
+	// podIPs are the IPs of the pod's network attachment.
+	podIPs []string
 	// oomReported maps a container to the attempt (ID) whose OOM kill was
 	// last told as an event.
 	oomReported map[string]string
@@ -175,6 +182,13 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	wk.rememberRestarts(plan, before)
 	waits := map[string]waiting{}
 	var errs []error
+	if w, err := wk.ensureNetwork(ctx, pod); err != nil {
+		for _, s := range plan.Start {
+			waits[s.Container.Name] = w
+		}
+		wk.report(pod, wk.status(pod, res, plan.Phase, before, waits))
+		return 0, err
+	}
 	// Volumes are made before a container starts, and made again when the
 	// pod changed, so that downward API files follow its labels.
 	var mounts map[string][]sandbox.Mount
@@ -188,8 +202,13 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 		}
 		wk.volumesOf = pod
 	}
+	etcMounts, err := wk.writeEtc(pod, len(plan.Start) > 0)
+	if err != nil {
+		wk.report(pod, wk.status(pod, res, plan.Phase, before, nil))
+		return 0, err
+	}
 	for _, s := range plan.Start {
-		if w, err := wk.startContainer(ctx, pod, res, s, mounts[s.Container.Name]); err != nil {
+		if w, err := wk.startContainer(ctx, pod, res, s, withEtcMounts(mounts[s.Container.Name], etcMounts)); err != nil {
 			waits[s.Container.Name] = w
 			errs = append(errs, err)
 		}
@@ -215,9 +234,29 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	return next, errors.Join(errs...)
 }
 
+// writeEtc writes the pod's managed /etc files before containers start
+// and returns their mounts; the first time, it tells the DNS warnings.
+func (wk *worker) writeEtc(pod *corev1.Pod, starting bool) ([]sandbox.Mount, error) {
+	p := wk.parent
+	if p.cfg.Etc == nil || !starting {
+		return nil, nil
+	}
+	mounts, warnings, err := p.cfg.Etc.write(pod, wk.ips())
+	if err != nil {
+		return nil, err
+	}
+	if !wk.dnsWarned {
+		wk.dnsWarned = true
+		for _, w := range warnings {
+			p.cfg.Recorder.Event(pod, corev1.EventTypeWarning, w.Reason, w.Message)
+		}
+	}
+	return mounts, nil
+}
+
 // status is the pod's status with the containers as raw shows them.
 func (wk *worker) status(pod *corev1.Pod, res *translate.Result, phase corev1.PodPhase, raw map[string]sandbox.ContainerStatus, waits map[string]waiting) corev1.PodStatus {
-	in := statusInput{QOS: res.QOSClass, Phase: phase, StartTime: wk.startTime, Runtime: raw, Waiting: waits, Previous: wk.previous}
+	in := statusInput{QOS: res.QOSClass, Phase: phase, StartTime: wk.startTime, Runtime: raw, Waiting: waits, Previous: wk.previous, PodIPs: wk.ips()}
 	if pr := wk.parent.cfg.Probes; pr != nil {
 		in.Ready = func(name string) bool { return pr.Ready(pod.UID, name) }
 		in.Started = func(name string) bool { return pr.Started(pod.UID, name) }
@@ -426,7 +465,7 @@ func (wk *worker) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.C
 		return nil, fmt.Errorf("container %q: %w", c.Name, err)
 	}
 	cfg := wk.parent.cfg
-	return containerEnv(ctx, pod, c, envSources{
+	return containerEnv(ctx, withIPs(pod, wk.ips()), c, envSources{
 		objs: cfg.Objects, allocatable: cfg.Capacity.Allocatable, services: services, nodeIPs: cfg.NodeIPs,
 	})
 }
@@ -568,6 +607,16 @@ func (wk *worker) probe(pod *corev1.Pod, raw map[string]sandbox.ContainerStatus)
 
 func (wk *worker) remove(ctx context.Context, pod *corev1.Pod) error {
 	p := wk.parent
+	if p.cfg.Network != nil && !pod.Spec.HostNetwork {
+		if err := p.cfg.Network.Teardown(ctx, pod); err != nil {
+			return fmt.Errorf("pod network: %w", err)
+		}
+	}
+	if p.cfg.Etc != nil {
+		if err := os.RemoveAll(p.cfg.Etc.podDir(pod.UID)); err != nil {
+			return fmt.Errorf("remove pod files: %w", err)
+		}
+	}
 	if err := p.cfg.Runtime.RemoveSandbox(ctx, pod.UID, time.Second); err != nil {
 		return fmt.Errorf("remove sandbox: %w", err)
 	}

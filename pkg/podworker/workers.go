@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"sync"
@@ -97,6 +98,12 @@ type Config struct {
 	Probes Probes
 	// Objects gives env its ConfigMaps and Secrets; nil without an apiserver.
 	Objects Objects
+	// Network attaches the pods that have their own network namespace to
+	// the node's network; nil leaves them with a loopback interface only.
+	Network Network
+	// Etc gives containers the kubelet-managed /etc/hosts, /etc/resolv.conf
+	// and /etc/hostname; nil leaves them the image's.
+	Etc *EtcFiles
 	// Services gives containers their service-link variables; nil (no
 	// apiserver) gives none.
 	Services Services
@@ -336,6 +343,7 @@ func (w *Workers) removeOrphans(desired map[types.UID]*corev1.Pod) {
 			klog.ErrorS(err, "Removing the volumes of a pod no source wants failed", "podUID", uid)
 		}
 	}
+	w.removeOrphanEtc(desired, running)
 	for _, ps := range running {
 		if _, ok := desired[ps.UID]; ok {
 			continue
@@ -349,5 +357,26 @@ func (w *Workers) removeOrphans(desired map[types.UID]*corev1.Pod) {
 		wk := newWorker(w, orphan)
 		w.wg.Add(1)
 		go func() { defer w.wg.Done(); wk.terminate(w.ctx) }()
+	}
+}
+
+// removeOrphanEtc removes the managed /etc files of pods that neither a
+// source wants nor the runtime runs (those it runs go with their pod).
+func (w *Workers) removeOrphanEtc(desired map[types.UID]*corev1.Pod, running []sandbox.PodState) {
+	if w.cfg.Etc == nil {
+		return
+	}
+	entries, err := os.ReadDir(w.cfg.Etc.Dir)
+	if err != nil && !os.IsNotExist(err) {
+		klog.ErrorS(err, "Listing pod files to clean up failed")
+	}
+	for _, e := range entries {
+		uid := types.UID(e.Name())
+		if _, ok := desired[uid]; ok || slices.ContainsFunc(running, func(p sandbox.PodState) bool { return p.UID == uid }) {
+			continue
+		}
+		if err := os.RemoveAll(w.cfg.Etc.podDir(uid)); err != nil {
+			klog.ErrorS(err, "Removing the files of a pod no source wants failed", "podUID", uid)
+		}
 	}
 }
