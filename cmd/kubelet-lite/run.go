@@ -5,29 +5,22 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/record"
 	cliflag "k8s.io/component-base/cli/flag"
 	"k8s.io/klog/v2"
 
 	"github.com/kubelet-lite/kubelet-lite/pkg/cgroup"
 	"github.com/kubelet-lite/kubelet-lite/pkg/config"
 	"github.com/kubelet-lite/kubelet-lite/pkg/image"
-	"github.com/kubelet-lite/kubelet-lite/pkg/logrotate"
 	"github.com/kubelet-lite/kubelet-lite/pkg/node"
-	"github.com/kubelet-lite/kubelet-lite/pkg/podsource"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podworker"
 	"github.com/kubelet-lite/kubelet-lite/pkg/prober"
 	"github.com/kubelet-lite/kubelet-lite/pkg/sandbox"
-	"github.com/kubelet-lite/kubelet-lite/pkg/status"
-	"github.com/kubelet-lite/kubelet-lite/pkg/translate"
 	"github.com/kubelet-lite/kubelet-lite/pkg/version"
 	"github.com/kubelet-lite/kubelet-lite/pkg/volume"
 )
@@ -86,126 +79,13 @@ func run(ctx context.Context, cfg config.Config) error {
 	tree := cgroup.NewTree(cfg.CgroupRoot)
 	klog.InfoS("Starting kubelet-lite", "version", version.String(), "node", cfg.NodeName,
 		"cgroupVersion", tree.Version(), "cgroupRoot", tree.Root(), "rootDir", cfg.RootDir, "cluster", cfg.Kubeconfig != "")
-	store, err := image.NewStore(image.Config{Root: cfg.ImageDir()})
-	if err != nil {
+	a := &agent{cfg: cfg, tree: tree}
+	if err := a.build(ctx); err != nil {
 		return err
 	}
-	initPath, err := installInitBinary(filepath.Join(cfg.RootDir, "bin"))
-	if err != nil {
-		return err
-	}
-	var workers *podworker.Workers
-	rt, err := sandbox.New(sandbox.Config{
-		Root:       cfg.SandboxDir(),
-		Binary:     initPath,
-		CgroupRoot: cfg.CgroupRoot,
-		OnExit: func(uid types.UID, _ string) {
-			if workers != nil {
-				workers.Wake(uid)
-			}
-		},
-	})
-	if err != nil {
-		return err
-	}
-	allocatable, err := nodeAllocatable(cfg)
-	if err != nil {
-		return err
-	}
-	var pods *cniNetwork
-	if cfg.NetworkPlugin == config.NetworkPluginCNI {
-		if pods, err = newCNINetwork(cfg); err != nil {
-			return err
-		}
-		if err := pods.gc(ctx, rt); err != nil {
-			klog.ErrorS(err, "Cleaning up the network of pods gone while the agent was down failed")
-		}
-	}
-	var cl *cluster
-	if cfg.Kubeconfig != "" {
-		if cl, err = newCluster(cfg, tree.Version(), rt, pods); err != nil {
-			return err
-		}
-	}
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartStructuredLogging(2)
-	defer broadcaster.Shutdown()
-	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.NodeName})
-
-	volCfg := volume.Config{Dir: cfg.VolumeDir(), Allocatable: allocatable}
-	podCfg := podworker.Config{
-		Runtime:     rt,
-		Images:      images{store},
-		Cgroups:     tree,
-		Node:        translate.Node{PodPidsLimit: cfg.PodPidsLimit},
-		LogDir:      cfg.LogDir,
-		MaxParallel: cfg.MaxParallelStarts,
-		Capacity:    podworker.Capacity{MaxPods: cfg.MaxPods, Allocatable: allocatable},
-		Recorder:    recorder,
-		Statuses:    status.Files{Dir: cfg.StatusDir()},
-		Etc:         etcFiles(cfg),
-	}
-	if pods != nil {
-		podCfg.Network = pods
-	}
-	var sources []podsource.Source
-	if cfg.PodManifestPath != "" {
-		sources = append(sources, &podsource.Dir{Path: cfg.PodManifestPath, NodeName: cfg.NodeName, Resync: cfg.FileCheckFrequency})
-	}
-	if cl != nil {
-		cl.recordEvents(broadcaster)
-		volCfg.Getter = cl.getter
-		podCfg.Objects = cl.getter
-		podCfg.Services = cl.services
-		podCfg.NodeIPs = []string{cl.nodeIP.String()}
-		podCfg.Statuses = statuses{status.Files{Dir: cfg.StatusDir()}, cl.status}
-		sources = append(sources, cl.api)
-	}
-	vols, err := volume.New(volCfg)
-	if err != nil {
-		return err
-	}
-	probes, err := prober.New(prober.Config{
-		Execer:   rt,
-		Network:  podNetwork(rt),
-		Recorder: recorder,
-		Results: func(uid types.UID, container string, kind prober.Kind, r prober.Result) {
-			if (kind == prober.Liveness || kind == prober.Startup) && r.Status == prober.Failure {
-				workers.ProbeFailed(uid, container, r.GracePeriod)
-				return
-			}
-			workers.Wake(uid)
-		},
-	})
-	if err != nil {
-		return err
-	}
-	podCfg.Probes = probes
-	podCfg.Volumes = volumes{vols}
-	if workers, err = podworker.New(podCfg); err != nil {
-		return err
-	}
-	go vols.Run(ctx)
-	go func() {
-		if err := (&logrotate.Rotator{Dir: cfg.LogDir, MaxSize: cfg.ContainerLogMaxBytes(), MaxFiles: cfg.ContainerLogMaxFiles, Compress: true}).Run(ctx); err != nil && ctx.Err() == nil {
-			klog.ErrorS(err, "Log rotation stopped")
-		}
-	}()
-	if cl != nil {
-		cl.run(ctx)
-	}
-	go func() {
-		err := podsource.Merge(ctx, func(pods []*corev1.Pod) {
-			workers.Update(ctx, pods)
-			if cl != nil {
-				cl.mirrors.Set(pods)
-			}
-		}, sources...)
-		if err != nil && ctx.Err() == nil {
-			klog.ErrorS(err, "Pod sources stopped")
-		}
-	}()
-	workers.Run(ctx)
+	defer a.broadcaster.Shutdown()
+	a.start(ctx)
+	a.workers.Run(ctx)
 	klog.InfoS("kubelet-lite stopped; pods keep running")
 	return nil
 }
