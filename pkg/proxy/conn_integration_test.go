@@ -1,4 +1,4 @@
-//go:build integration
+//go:build vm && integration
 
 package proxy_test
 

@@ -1,4 +1,4 @@
-//go:build integration
+//go:build vm && integration
 
 // Real-kernel tests: run them in the node VM (hack/proxy-vmtest.sh). They fail, loudly, on a
 // kernel without ip_vs. Everything they program lives in network namespaces they create, except
