@@ -90,6 +90,10 @@ func (a *agent) build(ctx context.Context) error {
 	}
 	if cl := a.cluster; cl != nil {
 		cl.recordEvents(a.broadcaster)
+		if cl.noProxy != nil {
+			node := &corev1.ObjectReference{Kind: "Node", Name: cfg.NodeName, UID: types.UID(cfg.NodeName)}
+			recorder.Eventf(node, corev1.EventTypeWarning, "ProxyUnavailable", "Services are not served on this node: %v", cl.noProxy)
+		}
 		volCfg.Getter = cl.getter
 		podCfg.Objects = cl.getter
 		podCfg.Services = cl.services

@@ -25,6 +25,7 @@ import (
 	"github.com/kubelet-lite/kubelet-lite/pkg/node"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podsource"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podworker"
+	"github.com/kubelet-lite/kubelet-lite/pkg/proxy"
 	"github.com/kubelet-lite/kubelet-lite/pkg/sandbox"
 	"github.com/kubelet-lite/kubelet-lite/pkg/server"
 	"github.com/kubelet-lite/kubelet-lite/pkg/status"
@@ -34,7 +35,8 @@ import (
 
 // cluster is what the agent runs when it is a node of a cluster: the node
 // controller, the API pod source with mirror pods, the status manager, the
-// kubelet API and the Service informer for containers' service variables.
+// kubelet API, the Service informer for containers' service variables and
+// the service proxy.
 type cluster struct {
 	client kubernetes.Interface
 	// nodeIP is the node's address.
@@ -47,6 +49,10 @@ type cluster struct {
 	status    *status.Manager
 	node      *node.Controller
 	server    *server.Server
+	// proxy programs Services into IPVS (--proxy-mode ipvs); nil without
+	// it, and when noProxy says why the kernel cannot have it.
+	proxy   *proxy.Proxier
+	noProxy error
 }
 
 func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, pods *cniNetwork) (*cluster, error) {
@@ -114,6 +120,9 @@ func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, po
 	if err != nil {
 		return nil, err
 	}
+	if c.proxy, c.noProxy, err = newServiceProxy(cfg, client, ip); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -132,6 +141,9 @@ func (c *cluster) run(ctx context.Context) {
 			klog.ErrorS(err, "Kubelet API stopped")
 		}
 	}()
+	if c.proxy != nil {
+		go runServiceProxy(ctx, c.proxy)
+	}
 }
 
 // runtimeReady makes the node NotReady while the runtime cannot list its

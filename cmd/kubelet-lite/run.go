@@ -69,6 +69,8 @@ func newRunCmd() *cobra.Command {
 	f.StringVar(&cfg.PodCIDR, "pod-cidr", cfg.PodCIDR, "the pods' IP range, for the default CNI network (a cluster node takes its spec.podCIDR when this is empty)")
 	f.StringSliceVar(&cfg.ClusterDNS, "cluster-dns", cfg.ClusterDNS, "IPs of the cluster DNS servers, the nameservers of pods with dnsPolicy ClusterFirst")
 	f.StringVar(&cfg.ClusterDomain, "cluster-domain", cfg.ClusterDomain, "the cluster's DNS domain, searched by pods with dnsPolicy ClusterFirst")
+	f.StringVar(&cfg.ProxyMode, "proxy-mode", cfg.ProxyMode, "ipvs (a cluster node serves Service VIPs through the kernel's IPVS, on kube-ipvs0, with an nftables masquerade table) or none")
+	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "the cluster's pod network; the service proxy masquerades Service traffic from outside it (empty: all of it)")
 	f.DurationVar(&cfg.FileCheckFrequency, "file-check-frequency", cfg.FileCheckFrequency, "how often the manifest directory is read again without an event")
 	return cmd
 }

@@ -98,6 +98,16 @@ start_agent_native() {
 	wait_node
 }
 
+# bind_node_proxier lets the nodes read what the service proxy in kubelet-lite (--proxy-mode ipvs)
+# serves: the Node authorizer and system:nodes give a node Services but not EndpointSlices, so the
+# group system:nodes gets upstream's system:node-proxier ClusterRole (list/watch Services,
+# EndpointSlices, Nodes), the role kube-proxy's own account has in a kubeadm cluster.
+bind_node_proxier() {
+	"$cluster_bin/kubectl" --kubeconfig "$dir/admin.kubeconfig" create clusterrolebinding kubelet-lite:node-proxier \
+		--clusterrole system:node-proxier --group system:nodes --dry-run=client -o yaml |
+		"$cluster_bin/kubectl" --kubeconfig "$dir/admin.kubeconfig" apply -f - >/dev/null
+}
+
 # start_agent_vm runs kubelet-lite as the node inside the node VM. The guest reaches the apiserver
 # at 10.0.2.100:API_PORT (guestfwd: one `busybox nc` to host loopback per connection) and its kubelet
 # API is forwarded from host 127.0.0.1:KUBELET_PORT to the same port in the guest; the node reports
@@ -114,7 +124,9 @@ start_agent_vm() {
 	cp "$pki/kubelet-$node.crt" "$vm/kubelet.crt"
 	cp "$pki/kubelet-$node.key" "$vm/kubelet.key"
 	# Pods get IPs on the guest's bridge from the node's spec.podCIDR (the CNI plugins and nft are
-	# put into the guest); no cluster DNS runs yet, so --cluster-dns stays empty.
+	# put into the guest); no cluster DNS runs yet, so --cluster-dns stays empty. The guest is the
+	# node's own machine, so the service proxy runs there (IPVS, kube-ipvs0, nftables masquerade for
+	# Service traffic from outside the controller-manager's --cluster-cidr).
 	local cni_bin nft
 	cni_bin=$("$repo/hack/cni.sh" --print-bin)
 	nft=$(command -v nft) || die "nft is missing: run hack/deps.sh"
@@ -124,7 +136,8 @@ exec kubelet-lite run --kubeconfig /etc/kubelet-lite/node.kubeconfig --hostname-
 	--node-ip 127.0.0.1 --port "$KUBELET_PORT" --pod-manifest-path /etc/kubelet-lite/manifests \
 	--tls-cert-file /etc/kubelet-lite/kubelet.crt --tls-private-key-file /etc/kubelet-lite/kubelet.key \
 	--client-ca-file /etc/kubelet-lite/ca.crt --cgroup-root / \
-	--network-plugin cni --cni-bin-dir /opt/cni/bin -v 1'
+	--network-plugin cni --cni-bin-dir /opt/cni/bin \
+	--proxy-mode ipvs --cluster-cidr 10.244.0.0/16 -v 1'
 	start agent "$repo/hack/nodevm/run.sh" --timeout $((7 * 24 * 3600)) --out "$dir/node/out" \
 		--add "$bin/kubelet-lite" --add "$vm:/etc/kubelet-lite" --add "$KL_CACHE/images:/opt/kubelet-lite/images" \
 		--add "$cni_bin:/opt/cni/bin" --add-bin "$nft" \

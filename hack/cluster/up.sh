@@ -137,6 +137,7 @@ main() {
 	start_etcd
 	start_apiserver
 	start_controllers
+	bind_node_proxier
 	echo "control plane ready in $(since "$t1")s (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)"
 	case "$agent" in
 	native) start_agent_native ;;

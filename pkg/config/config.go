@@ -81,12 +81,25 @@ type Config struct {
 	// is its domain.
 	ClusterDNS    []string
 	ClusterDomain string
+
+	// ProxyMode is "ipvs" (a cluster node programs Service VIPs into the
+	// kernel's IPVS table) or "none".
+	ProxyMode string
+	// ClusterCIDR is the cluster's pod network: Service traffic from
+	// outside it is masqueraded; "" masquerades all of it.
+	ClusterCIDR string
 }
 
 // Network plugins.
 const (
 	NetworkPluginCNI  = "cni"
 	NetworkPluginNone = "none"
+)
+
+// Proxy modes.
+const (
+	ProxyModeIPVS = "ipvs"
+	ProxyModeNone = "none"
 )
 
 // Default returns the configuration the flags start from.
@@ -113,6 +126,9 @@ func Default() Config {
 		CNIBinDir:     "/opt/cni/bin",
 		CNIConfDir:    "/etc/cni/net.d",
 		ClusterDomain: "cluster.local",
+		// The proxy owns IPVS, kube-ipvs0 and an nftables table in the
+		// agent's network namespace: it is turned on deliberately.
+		ProxyMode: ProxyModeNone,
 	}
 }
 
@@ -203,6 +219,20 @@ func (c *Config) validateNetwork() []error {
 	for _, ip := range c.ClusterDNS {
 		if _, err := netip.ParseAddr(ip); err != nil {
 			errs = append(errs, fmt.Errorf("--cluster-dns %q is not an IP address", ip))
+		}
+	}
+	switch c.ProxyMode {
+	case ProxyModeIPVS:
+		if c.Kubeconfig == "" {
+			errs = append(errs, errors.New("--proxy-mode ipvs needs --kubeconfig: the proxy serves the cluster's Services"))
+		}
+	case ProxyModeNone:
+	default:
+		errs = append(errs, fmt.Errorf("--proxy-mode %q: want ipvs or none", c.ProxyMode))
+	}
+	if c.ClusterCIDR != "" {
+		if p, err := netip.ParsePrefix(c.ClusterCIDR); err != nil || p != p.Masked() || !p.Addr().Is4() {
+			errs = append(errs, fmt.Errorf("--cluster-cidr %q is not an IPv4 network such as 10.244.0.0/16", c.ClusterCIDR))
 		}
 	}
 	for _, msg := range validation.IsDNS1123Subdomain(c.ClusterDomain) {

@@ -65,6 +65,18 @@ func TestValidate(t *testing.T) {
 		{name: "pod cidr no prefix", mutate: func(c *Config) { c.PodCIDR = "10.88.0.0" }, wantErr: `--pod-cidr "10.88.0.0"`},
 		{name: "cluster dns not an ip", mutate: func(c *Config) { c.ClusterDNS = []string{"dns.local"} }, wantErr: `--cluster-dns "dns.local"`},
 		{name: "cluster domain bad", mutate: func(c *Config) { c.ClusterDomain = "Cluster_Local" }, wantErr: `--cluster-domain "Cluster_Local"`},
+		{name: "proxy none by default", mutate: func(c *Config) {
+			if c.ProxyMode != ProxyModeNone {
+				c.ProxyMode = "default was " + c.ProxyMode
+			}
+		}},
+		{name: "ipvs proxy", mutate: func(c *Config) {
+			c.ProxyMode, c.Kubeconfig, c.ClusterCIDR = ProxyModeIPVS, "/etc/kubelet.conf", "10.244.0.0/16"
+		}},
+		{name: "ipvs proxy without a cluster", mutate: func(c *Config) { c.ProxyMode = ProxyModeIPVS }, wantErr: "--proxy-mode ipvs needs --kubeconfig"},
+		{name: "unknown proxy mode", mutate: func(c *Config) { c.ProxyMode = "iptables" }, wantErr: `--proxy-mode "iptables"`},
+		{name: "cluster cidr not a network", mutate: func(c *Config) { c.ClusterCIDR = "10.244.1.1/16" }, wantErr: `--cluster-cidr "10.244.1.1/16"`},
+		{name: "cluster cidr ipv6", mutate: func(c *Config) { c.ClusterCIDR = "fd00::/64" }, wantErr: `--cluster-cidr "fd00::/64"`},
 		{name: "node label bad value", mutate: func(c *Config) { c.NodeLabels = map[string]string{"zone": "a b"} }, wantErr: `--node-labels: value "a b"`},
 	}
 	for _, tc := range cases {

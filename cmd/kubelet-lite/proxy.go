@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+
+	"github.com/kubelet-lite/kubelet-lite/pkg/config"
+	"github.com/kubelet-lite/kubelet-lite/pkg/proxy"
+)
+
+// newServiceProxy builds the IPVS service proxy of --proxy-mode ipvs. It is
+// nil with --proxy-mode none, and nil with the reason in unavailable when
+// the kernel has no IPVS: the node then runs without it.
+func newServiceProxy(cfg config.Config, client kubernetes.Interface, nodeIP net.IP) (p *proxy.Proxier, unavailable error, err error) {
+	if cfg.ProxyMode != config.ProxyModeIPVS {
+		return nil, nil, nil
+	}
+	if err := proxy.Available(); err != nil {
+		klog.ErrorS(err, "Running without the service proxy: --proxy-mode ipvs needs the kernel's IPVS")
+		return nil, err, nil
+	}
+	ipvs, err := proxy.NewKernelIPVS("")
+	if err != nil {
+		return nil, nil, fmt.Errorf("service proxy: %w", err)
+	}
+	var masq proxy.MasqueradeConfig
+	if cfg.ClusterCIDR != "" {
+		masq.ClusterCIDR = netip.MustParsePrefix(cfg.ClusterCIDR) // Validate checked it
+	}
+	var nodeIPs []netip.Addr
+	if a, ok := netip.AddrFromSlice(nodeIP); ok {
+		nodeIPs = append(nodeIPs, a.Unmap())
+	}
+	p, err = proxy.New(proxy.Config{
+		Client:     client,
+		IPVS:       ipvs,
+		Addresses:  proxy.NewDummy("", nil),
+		Conntrack:  proxy.NewKernelConntrack(nil),
+		Masquerade: proxy.NewNFTMasquerade(masq, 0),
+		Sysctls:    &proxy.Sysctls{Root: "/proc/sys"},
+		NodeIPs:    nodeIPs,
+		Metrics:    proxy.NewMetrics(),
+		Logger:     klog.Background().WithName("proxy"),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("service proxy: %w", err)
+	}
+	return p, nil, nil
+}
+
+// runServiceProxy runs p until ctx ends; a proxy that cannot start is
+// logged and the node goes on without it.
+func runServiceProxy(ctx context.Context, p *proxy.Proxier) {
+	if err := p.Run(ctx); err != nil && ctx.Err() == nil {
+		klog.ErrorS(err, "Service proxy stopped: Services are not served on this node")
+	}
+}
