@@ -25,13 +25,7 @@ import (
 // It is not parallel: make up builds bin/kubelet-lite, which the other tests
 // run.
 func TestClusterMakeUp(t *testing.T) {
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(repo, "hack/cluster/up.sh")); err != nil {
-		t.Fatalf("run from test/e2e of a checkout: %v", err)
-	}
+	repo := makeupRepo(t)
 	dir := t.TempDir()
 	node := "makeup-node"
 	env := append(os.Environ(), "KL_CLUSTER_DIR="+dir)
@@ -80,18 +74,7 @@ func TestClusterMakeUp(t *testing.T) {
 	if last := lines[len(lines)-1]; last != "export KUBECONFIG="+kubeconfig {
 		t.Fatalf("make up's last line = %q, want the kubeconfig to use", last)
 	}
-	kubectl := filepath.Join(makeupCacheDir(), "cluster", "bin", "kubectl")
-	k := func(stdin string, args ...string) (string, error) {
-		cmd := exec.Command(kubectl, append([]string{"--kubeconfig", kubeconfig}, args...)...)
-		cmd.Stdin = strings.NewReader(stdin)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, stderr.String())
-		}
-		return string(out), nil
-	}
+	k := makeupKubectl(kubeconfig)
 
 	up := time.Now()
 	eventually(t, 60*time.Second, "kubectl get nodes shows the node Ready", func() (bool, string) {
@@ -147,6 +130,36 @@ spec:
 	}
 	if out, err := k("", "delete", "pod", "limits", "--wait=true", "--timeout=90s"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// makeupRepo is the checkout the test runs from (test/e2e's grandparent).
+func makeupRepo(t *testing.T) string {
+	t.Helper()
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(repo, "hack/cluster/up.sh")); err != nil {
+		t.Fatalf("run from test/e2e of a checkout: %v", err)
+	}
+	return repo
+}
+
+// makeupKubectl runs the cluster's kubectl with kubeconfig, stdin as given,
+// and returns its output; an error carries its stderr.
+func makeupKubectl(kubeconfig string) func(stdin string, args ...string) (string, error) {
+	kubectl := filepath.Join(makeupCacheDir(), "cluster", "bin", "kubectl")
+	return func(stdin string, args ...string) (string, error) {
+		cmd := exec.Command(kubectl, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+		}
+		return string(out), nil
 	}
 }
 

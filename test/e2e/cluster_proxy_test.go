@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -28,13 +27,7 @@ import (
 // It is not parallel: up.sh builds bin/kubelet-lite, which the other tests
 // run.
 func TestClusterServiceProxy(t *testing.T) {
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(repo, "hack/cluster/up.sh")); err != nil {
-		t.Fatalf("run from test/e2e of a checkout: %v", err)
-	}
+	repo := makeupRepo(t)
 	dir := t.TempDir()
 	env := append(os.Environ(), "KL_CLUSTER_DIR="+dir)
 	script := func(ctx context.Context, name string, args ...string) ([]byte, error) {
@@ -62,19 +55,7 @@ func TestClusterServiceProxy(t *testing.T) {
 		t.Fatalf("up.sh: %v\n%s", err, out)
 	}
 	t.Logf("up.sh returned after %s", time.Since(start).Round(time.Second))
-	kubectl := filepath.Join(makeupCacheDir(), "cluster", "bin", "kubectl")
-	kubeconfig := filepath.Join(dir, "admin.kubeconfig")
-	k := func(stdin string, args ...string) (string, error) {
-		cmd := exec.Command(kubectl, append([]string{"--kubeconfig", kubeconfig}, args...)...)
-		cmd.Stdin = strings.NewReader(stdin)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, stderr.String())
-		}
-		return string(out), nil
-	}
+	k := makeupKubectl(filepath.Join(dir, "admin.kubeconfig"))
 	apply := func(manifest string) {
 		t.Helper()
 		if out, err := k(manifest, "apply", "-f", "-"); err != nil {
@@ -110,6 +91,7 @@ spec:
 `)
 	var vip string
 	eventually(t, 30*time.Second, "the Service's cluster IP", func() (bool, string) {
+		var err error
 		vip, err = k("", "get", "service", "web", "-o", "jsonpath={.spec.clusterIP}")
 		return err == nil && vip != "", fmt.Sprint(err)
 	})
@@ -235,7 +217,7 @@ spec:
 		return true, ""
 	})
 	t.Logf("only one backend answers %s after the scale to 1 (%d consecutive answers seen)", time.Since(scaled).Round(time.Second), run)
-	_, seq, err = answers(seq)
+	_, seq, err := answers(seq)
 	if err != nil {
 		t.Fatal(err)
 	}
