@@ -18,8 +18,9 @@ const maxCopyPasses = 4
 // truncates it to 0. The copy is written to a temporary file, synced and
 // renamed, so a crash leaves either no rotated file or a whole one (and the
 // live log untruncated). Appends that race with the last pass are repeated
-// in up to maxCopyPasses passes; what is appended between the last stat and
-// the truncate is lost.
+// in up to maxCopyPasses passes, and what came during the sync and rename is
+// appended to the rotated file; only what is appended between that last
+// stat and the truncate is lost.
 func (r *Rotator) copyTruncate(path string) error {
 	dst := path + "." + r.now().Format(timestampFormat)
 	if _, err := os.Lstat(dst); err == nil {
@@ -61,10 +62,36 @@ func (r *Rotator) copyTruncate(path string) error {
 	if err := os.Rename(tmp, dst); err != nil {
 		return fmt.Errorf("rename rotated log: %w", err)
 	}
+	// What was appended during the sync and rename goes to the rotated
+	// file too, so only the stat-to-truncate window can lose lines.
+	if err := catchUp(src, dst, copied); err != nil {
+		return err
+	}
 	if err := src.Truncate(0); err != nil {
 		return fmt.Errorf("truncate log %s: %w", path, err)
 	}
 	return nil
+}
+
+// catchUp appends to the rotated file dst what the live log src holds
+// beyond its first copied bytes.
+func catchUp(src *os.File, dst string, copied int64) error {
+	fi, err := src.Stat()
+	if err != nil {
+		return fmt.Errorf("stat log: %w", err)
+	}
+	if fi.Size() <= copied {
+		return nil
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("open rotated log: %w", err)
+	}
+	defer out.Close()
+	if _, err := io.Copy(out, io.NewSectionReader(src, copied, fi.Size()-copied)); err != nil {
+		return fmt.Errorf("copy log %s: %w", src.Name(), err)
+	}
+	return out.Close()
 }
 
 // compress gzips the rotated log at name to name.gz and removes name; a
