@@ -13,6 +13,15 @@ type Metrics struct {
 	// EndpointSlice's endpoints.kubernetes.io/last-change-trigger-time when set, otherwise when the
 	// informer delivered it) until the sync that put it into the kernel finished.
 	ProgrammingLatency prometheus.Histogram
+	// DeliveryLatency is the time from the informer's delivery of a Service or EndpointSlice
+	// change on this node until the sync that put it into the kernel finished: the node's own
+	// share of ProgrammingLatency, measured on one clock.
+	DeliveryLatency prometheus.Histogram
+	// VirtualServers, RealServers (by state: "serving", or "draining" at weight 0) and
+	// Addresses count what the last successful sync left in the kernel.
+	VirtualServers prometheus.Gauge
+	RealServers    *prometheus.GaugeVec
+	Addresses      prometheus.Gauge
 	// LastSync is the Unix time of the last successful sync.
 	LastSync prometheus.Gauge
 	// SyncErrors counts failed syncs.
@@ -37,6 +46,23 @@ func NewMetrics() *Metrics {
 				prometheus.LinearBuckets(120, 30, 7),    // 2min, 2.5min, 3min, ..., 5min
 			),
 		}),
+		DeliveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kubelet_lite_proxy_delivery_to_kernel_duration_seconds",
+			Help:    "Time from the delivery of a Service or EndpointSlice change to this node until it was in the kernel",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
+		}),
+		VirtualServers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kubelet_lite_proxy_ipvs_virtual_servers",
+			Help: "IPVS virtual servers the last successful sync left in the kernel",
+		}),
+		RealServers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kubelet_lite_proxy_ipvs_real_servers",
+			Help: "IPVS real servers the last successful sync left in the kernel, serving or draining (weight 0)",
+		}, []string{"state"}),
+		Addresses: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kubelet_lite_proxy_ipvs_addresses",
+			Help: "Service addresses bound to kube-ipvs0 after the last successful sync",
+		}),
 		LastSync: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
 			Help: "The last time proxy rules were successfully synced",
@@ -50,7 +76,26 @@ func NewMetrics() *Metrics {
 
 // Collectors returns the metrics for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.SyncDuration, m.ProgrammingLatency, m.LastSync, m.SyncErrors}
+	return []prometheus.Collector{m.SyncDuration, m.ProgrammingLatency, m.DeliveryLatency,
+		m.VirtualServers, m.RealServers, m.Addresses, m.LastSync, m.SyncErrors}
+}
+
+// observeState sets the gauges from the state a successful sync put into the kernel.
+func (m *Metrics) observeState(st State) {
+	serving, draining := 0, 0
+	for _, d := range st.Services {
+		for _, r := range d.RealServers {
+			if r.Weight > 0 {
+				serving++
+			} else {
+				draining++
+			}
+		}
+	}
+	m.VirtualServers.Set(float64(len(st.Services)))
+	m.RealServers.WithLabelValues("serving").Set(float64(serving))
+	m.RealServers.WithLabelValues("draining").Set(float64(draining))
+	m.Addresses.Set(float64(len(st.Addresses)))
 }
 
 func merge(bs ...[]float64) []float64 {

@@ -37,6 +37,9 @@ type Config struct {
 	Sysctls *Sysctls
 	// NodeIPs are the addresses NodePorts are served on.
 	NodeIPs []netip.Addr
+	// NodeAddresses, when set, is asked at each sync for the addresses NodePorts are served on,
+	// in place of NodeIPs, so that addresses that come later (a bridge's) are served too.
+	NodeAddresses func() ([]netip.Addr, error)
 	// Scheduler is the IPVS scheduler ("" = "rr").
 	Scheduler string
 	// MinSyncPeriod bounds how often changes are synced (default 250ms); a change after a quiet
@@ -71,7 +74,24 @@ type Proxier struct {
 	runner   *runner
 
 	mu      sync.Mutex
-	pending map[string]time.Time // change key → when it happened
+	pending map[string]change // change key → when it happened
+}
+
+// change is when a pending change happened: triggered is the cluster's time of it (an
+// EndpointSlice's last-change-trigger-time) or, without one, its delivery to this node.
+type change struct {
+	triggered, delivered time.Time
+}
+
+// earlier merges two records of changes to one object: each time is the earlier one.
+func (c change) earlier(o change) change {
+	if o.triggered.Before(c.triggered) {
+		c.triggered = o.triggered
+	}
+	if o.delivered.Before(c.delivered) {
+		c.delivered = o.delivered
+	}
+	return c
 }
 
 // New builds a Proxier; Run starts it.
@@ -94,7 +114,7 @@ func New(cfg Config) (*Proxier, error) {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		syncer:  NewSyncer(cfg.IPVS, cfg.Addresses),
-		pending: map[string]time.Time{},
+		pending: map[string]change{},
 	}
 	// Services another proxy serves (service.kubernetes.io/service-proxy-name) are not ours.
 	p.factory = informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0,
@@ -155,16 +175,18 @@ func (p *Proxier) handler(kind string) cache.ResourceEventHandler {
 		if err != nil {
 			return
 		}
-		at := time.Now()
+		now := time.Now()
+		c := change{triggered: now, delivered: now}
 		if sl, ok := obj.(*discovery.EndpointSlice); ok {
-			if t, err := time.Parse(time.RFC3339Nano, sl.Annotations[v1.EndpointsLastChangeTriggerTime]); err == nil && t.Before(at) {
-				at = t
+			if t, err := time.Parse(time.RFC3339Nano, sl.Annotations[v1.EndpointsLastChangeTriggerTime]); err == nil && t.Before(now) {
+				c.triggered = t
 			}
 		}
 		p.mu.Lock()
-		if old, ok := p.pending[kind+"/"+key]; !ok || at.Before(old) {
-			p.pending[kind+"/"+key] = at
+		if old, ok := p.pending[kind+"/"+key]; ok {
+			c = c.earlier(old)
 		}
+		p.pending[kind+"/"+key] = c
 		p.mu.Unlock()
 		p.runner.Trigger()
 	}
@@ -179,11 +201,12 @@ func (p *Proxier) sync(full bool) error {
 	start := time.Now()
 	p.mu.Lock()
 	pending := p.pending
-	p.pending = map[string]time.Time{}
+	p.pending = map[string]change{}
 	p.mu.Unlock()
 
 	res := SyncResult{}
-	res.Stats, res.Err = p.syncOnce(full)
+	var st State
+	st, res.Stats, res.Err = p.syncOnce(full)
 	end := time.Now()
 	res.Duration = end.Sub(start)
 	if m := p.cfg.Metrics; m != nil {
@@ -191,10 +214,11 @@ func (p *Proxier) sync(full bool) error {
 	}
 	if res.Err != nil {
 		p.mu.Lock() // not applied: these changes are still pending
-		for k, t := range pending {
-			if old, ok := p.pending[k]; !ok || t.Before(old) {
-				p.pending[k] = t
+		for k, c := range pending {
+			if old, ok := p.pending[k]; ok {
+				c = c.earlier(old)
 			}
+			p.pending[k] = c
 		}
 		p.mu.Unlock()
 		if m := p.cfg.Metrics; m != nil {
@@ -202,13 +226,15 @@ func (p *Proxier) sync(full bool) error {
 		}
 		p.log.Error(res.Err, "IPVS proxy sync failed; retrying", "full", res.Stats.Full)
 	} else {
-		for _, t := range pending {
-			res.Latencies = append(res.Latencies, end.Sub(t))
+		for _, c := range pending {
+			res.Latencies = append(res.Latencies, end.Sub(c.triggered))
 			if m := p.cfg.Metrics; m != nil {
-				m.ProgrammingLatency.Observe(end.Sub(t).Seconds())
+				m.ProgrammingLatency.Observe(end.Sub(c.triggered).Seconds())
+				m.DeliveryLatency.Observe(end.Sub(c.delivered).Seconds())
 			}
 		}
 		if m := p.cfg.Metrics; m != nil {
+			m.observeState(st)
 			m.LastSync.SetToCurrentTime()
 		}
 		s := res.Stats
@@ -225,23 +251,30 @@ func (p *Proxier) sync(full bool) error {
 	return res.Err
 }
 
-func (p *Proxier) syncOnce(full bool) (SyncStats, error) {
+// syncOnce computes the desired state and puts it into the kernel; it returns that state.
+func (p *Proxier) syncOnce(full bool) (State, SyncStats, error) {
 	svcs, err := p.services.List(labels.Everything())
 	if err != nil {
-		return SyncStats{}, fmt.Errorf("list services: %w", err)
+		return State{}, SyncStats{}, fmt.Errorf("list services: %w", err)
 	}
 	slices, err := p.slices.List(labels.Everything())
 	if err != nil {
-		return SyncStats{}, fmt.Errorf("list endpointslices: %w", err)
+		return State{}, SyncStats{}, fmt.Errorf("list endpointslices: %w", err)
 	}
-	st := Compute(svcs, slices, Options{NodeIPs: p.cfg.NodeIPs, Scheduler: p.cfg.Scheduler})
+	nodeIPs := p.cfg.NodeIPs
+	if p.cfg.NodeAddresses != nil {
+		if nodeIPs, err = p.cfg.NodeAddresses(); err != nil {
+			return State{}, SyncStats{}, fmt.Errorf("node addresses: %w", err)
+		}
+	}
+	st := Compute(svcs, slices, Options{NodeIPs: nodeIPs, Scheduler: p.cfg.Scheduler})
 	stats, err := p.syncer.Sync(st, full)
 	if err != nil {
-		return stats, err
+		return st, stats, err
 	}
 	if p.cfg.Masquerade != nil {
 		if err := p.cfg.Masquerade.Sync(masqueradeSet(st), stats.Full); err != nil {
-			return stats, fmt.Errorf("masquerade: %w", err)
+			return st, stats, fmt.Errorf("masquerade: %w", err)
 		}
 	}
 	if len(stats.StaleUDP) > 0 && p.cfg.Conntrack != nil {
@@ -250,5 +283,5 @@ func (p *Proxier) syncOnce(full bool) (SyncStats, error) {
 			p.log.Error(err, "Flushing stale UDP conntrack entries failed")
 		}
 	}
-	return stats, nil
+	return st, stats, nil
 }

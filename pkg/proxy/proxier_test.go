@@ -3,12 +3,17 @@ package proxy_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -208,4 +213,78 @@ func TestProxierRequiresParts(t *testing.T) {
 	if _, err := proxy.New(proxy.Config{Client: fake.NewClientset(), Addresses: proxytest.NewAddresses()}); err == nil {
 		t.Errorf("New without IPVS succeeded")
 	}
+}
+
+// TestProxierMetrics checks that the gauges count what the sync left in the (fake) kernel, a
+// draining endpoint apart, and that every applied change is observed in both latency histograms,
+// the trigger-time one going back to the EndpointSlice's last-change-trigger-time.
+func TestProxierMetrics(t *testing.T) {
+	ctx := context.Background()
+	client := fake.NewClientset()
+	ipvs, addrs := proxytest.NewIPVS(), proxytest.NewAddresses()
+	m := proxy.NewMetrics()
+	startProxier(t, client, ipvs, addrs, proxy.Config{
+		Metrics: m,
+		NodeAddresses: func() ([]netip.Addr, error) {
+			return []netip.Addr{netip.MustParseAddr("192.0.2.7")}, nil
+		},
+	})
+	svc := webService("10.96.0.10")
+	svc.Spec.Type = v1.ServiceTypeNodePort
+	svc.Spec.Ports[0].NodePort = 30080
+	if _, err := client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sl := webSlice(backendIPs(3)...)
+	sl.Endpoints[2].Conditions = discovery.EndpointConditions{
+		Ready: ptr.To(false), Serving: ptr.To(true), Terminating: ptr.To(true)}
+	// The change was triggered a minute ago in the cluster's time.
+	sl.Annotations = map[string]string{v1.EndpointsLastChangeTriggerTime: time.Now().Add(-time.Minute).Format(time.RFC3339Nano)}
+	if _, err := client.DiscoveryV1().EndpointSlices("default").Create(ctx, sl, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	gauges := func() string {
+		return fmt.Sprintf("vs=%v serving=%v draining=%v addrs=%v",
+			testutil.ToFloat64(m.VirtualServers), testutil.ToFloat64(m.RealServers.WithLabelValues("serving")),
+			testutil.ToFloat64(m.RealServers.WithLabelValues("draining")), testutil.ToFloat64(m.Addresses))
+	}
+	// The ClusterIP and the NodePort on 192.0.2.7: two virtual servers of 2 serving and 1
+	// draining real servers each; one VIP on the dummy device.
+	const want = "vs=2 serving=4 draining=2 addrs=1"
+	eventually(t, 30*time.Second, "the gauges", func() string {
+		if g := gauges(); g != want {
+			return g
+		}
+		return ""
+	})
+	if !slices.Contains(ipvs.Dump(), "192.0.2.7:30080/TCP rr") {
+		t.Errorf("no NodePort on the node address: %v", ipvs.Dump())
+	}
+	// Changes delivered before the informers' first sync may be applied by a later sync.
+	eventually(t, 30*time.Second, "both changes observed", func() string {
+		if n := histogram(t, m.DeliveryLatency).GetSampleCount(); n < 2 {
+			return fmt.Sprintf("%d observations", n)
+		}
+		return ""
+	})
+	trigger, delivery := histogram(t, m.ProgrammingLatency), histogram(t, m.DeliveryLatency)
+	if delivery.GetSampleCount() != trigger.GetSampleCount() {
+		t.Fatalf("observations: %d by trigger time, %d by delivery; want one per change in each (2)",
+			trigger.GetSampleCount(), delivery.GetSampleCount())
+	}
+	if trigger.GetSampleSum() < 60 {
+		t.Errorf("trigger-time latencies sum to %.1fs; the slice's change was a minute old", trigger.GetSampleSum())
+	}
+	if delivery.GetSampleSum() > 30 {
+		t.Errorf("delivery latencies sum to %.1fs; want the node's share only", delivery.GetSampleSum())
+	}
+}
+
+func histogram(t *testing.T, h prometheus.Histogram) *dto.Histogram {
+	t.Helper()
+	var m dto.Metric
+	if err := h.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram()
 }
