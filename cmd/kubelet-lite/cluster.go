@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -111,16 +114,20 @@ func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, po
 	if err != nil {
 		return nil, err
 	}
+	// The agent's own metrics, served on the kubelet API's /metrics.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	c.server, err = server.New(server.Config{
 		Addr:        net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port)),
 		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile, CertDir: filepath.Join(cfg.RootDir, "pki"),
 		NodeIPs: []net.IP{ip}, ClientCAFile: cfg.ClientCAFile, Client: client, NodeName: cfg.NodeName,
 		Logs: logSource{rt}, HealthzAddr: cfg.HealthzAddr,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promLog{}}),
 	})
 	if err != nil {
 		return nil, err
 	}
-	if c.proxy, c.noProxy, err = newServiceProxy(cfg, client, ip); err != nil {
+	if c.proxy, c.noProxy, err = newServiceProxy(cfg, client, ip, reg); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -240,3 +247,8 @@ func (l logSource) Running(namespace, pod, name, path string) bool {
 	c, err := l.container(namespace, pod, name)
 	return err == nil && c.State == sandbox.StateRunning && c.LogPath == path
 }
+
+// promLog sends the metrics handler's errors to the agent's log.
+type promLog struct{}
+
+func (promLog) Println(v ...any) { klog.ErrorS(nil, "Serving metrics failed", "err", fmt.Sprint(v...)) }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
@@ -16,7 +17,7 @@ import (
 // newServiceProxy builds the IPVS service proxy of --proxy-mode ipvs. It is
 // nil with --proxy-mode none, and nil with the reason in unavailable when
 // the kernel has no IPVS: the node then runs without it.
-func newServiceProxy(cfg config.Config, client kubernetes.Interface, nodeIP net.IP) (p *proxy.Proxier, unavailable error, err error) {
+func newServiceProxy(cfg config.Config, client kubernetes.Interface, nodeIP net.IP, reg prometheus.Registerer) (p *proxy.Proxier, unavailable error, err error) {
 	if cfg.ProxyMode != config.ProxyModeIPVS {
 		return nil, nil, nil
 	}
@@ -32,6 +33,12 @@ func newServiceProxy(cfg config.Config, client kubernetes.Interface, nodeIP net.
 	if cfg.ClusterCIDR != "" {
 		masq.ClusterCIDR = netip.MustParsePrefix(cfg.ClusterCIDR) // Validate checked it
 	}
+	metrics := proxy.NewMetrics()
+	for _, c := range metrics.Collectors() {
+		if err := reg.Register(c); err != nil {
+			return nil, nil, fmt.Errorf("service proxy metrics: %w", err)
+		}
+	}
 	var nodeIPs []netip.Addr
 	if a, ok := netip.AddrFromSlice(nodeIP); ok {
 		nodeIPs = append(nodeIPs, a.Unmap())
@@ -44,8 +51,20 @@ func newServiceProxy(cfg config.Config, client kubernetes.Interface, nodeIP net.
 		Masquerade: proxy.NewNFTMasquerade(masq, 0),
 		Sysctls:    &proxy.Sysctls{Root: "/proc/sys"},
 		NodeIPs:    nodeIPs,
-		Metrics:    proxy.NewMetrics(),
-		Logger:     klog.Background().WithName("proxy"),
+		// NodePorts on every address of the node, as kube-proxy's IPVS mode without
+		// --nodeport-addresses; on the node IP when the node has no other.
+		NodeAddresses: func() ([]netip.Addr, error) {
+			addrs, err := proxy.NodeAddresses(nil, "")
+			if err != nil {
+				return nil, err
+			}
+			if len(addrs) == 0 {
+				return nodeIPs, nil
+			}
+			return addrs, nil
+		},
+		Metrics: metrics,
+		Logger:  klog.Background().WithName("proxy"),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("service proxy: %w", err)

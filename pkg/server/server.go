@@ -70,6 +70,8 @@ type Config struct {
 	// Healthy is the agent's health check behind /healthz; nil: always
 	// healthy.
 	Healthy func() error
+	// Metrics serves /metrics (authorized as nodes/metrics); nil: 404.
+	Metrics http.Handler
 
 	// Authenticator and Authorizer replace the delegated ones built from
 	// ClientCAFile and Client when set (tests, or another policy).
@@ -128,6 +130,9 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) mux() *http.ServeMux {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", s.containerLogs)
+	if s.cfg.Metrics != nil {
+		m.Handle("GET "+metricsPath, s.cfg.Metrics)
+	}
 	m.Handle(healthzPath, s.health)
 	m.Handle(healthzPath+"/", s.health)
 	return m

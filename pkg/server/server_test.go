@@ -97,11 +97,12 @@ func (f fakeLogs) LogPath(ns, pod, ctr string, previous bool) (string, error) {
 
 func (f fakeLogs) Running(ns, pod, ctr, path string) bool { return false }
 
-// allowUser allows one user to get nodes/proxy of node-1, as the
-// apiserver's kubelet client is allowed by its ClusterRole.
+// allowUser allows one user to get nodes/proxy and nodes/metrics of node-1,
+// as the apiserver's kubelet client is allowed by its ClusterRole.
 func allowUser(name string) authorizer.Authorizer {
 	return authorizer.AuthorizerFunc(func(_ context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
-		if a.GetUser().GetName() == name && a.GetResource() == "nodes" && a.GetSubresource() == "proxy" &&
+		if a.GetUser().GetName() == name && a.GetResource() == "nodes" &&
+			(a.GetSubresource() == "proxy" || a.GetSubresource() == "metrics") &&
 			a.GetName() == "node-1" && a.GetVerb() == "get" {
 			return authorizer.DecisionAllow, "", nil
 		}
@@ -122,13 +123,16 @@ func startServer(t *testing.T, ca *testCA, logs LogSource, healthy func() error)
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.cert)
 	s, err := New(Config{
-		Addr:          "127.0.0.1:0",
-		CertDir:       dir,
-		NodeIPs:       []net.IP{net.ParseIP("127.0.0.1")},
-		ClientCAFile:  caFile,
-		NodeName:      "node-1",
-		Logs:          logs,
-		Healthy:       healthy,
+		Addr:         "127.0.0.1:0",
+		CertDir:      dir,
+		NodeIPs:      []net.IP{net.ParseIP("127.0.0.1")},
+		ClientCAFile: caFile,
+		NodeName:     "node-1",
+		Logs:         logs,
+		Healthy:      healthy,
+		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			io.WriteString(w, "kubelet_lite_test 1\n") //nolint:errcheck // test handler
+		}),
 		Authenticator: x509auth.New(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, x509auth.CommonNameUserConversion),
 		Authorizer:    allowUser("apiserver"),
 	})
@@ -212,6 +216,7 @@ func TestServerTLS(t *testing.T) {
 		{"bad option", apiserver, "/containerLogs/default/web/app?tailLines=-1", 400, "invalid log options: tailLines: must be at least 0\n"},
 		{"exclusive since", apiserver, "/containerLogs/default/web/app?sinceSeconds=1&sinceTime=2026-01-02T03:04:02Z", 400, "invalid log options: at most one of sinceTime or sinceSeconds may be specified\n"},
 		{"healthz", apiserver, "/healthz", 200, "ok"},
+		{"metrics", apiserver, "/metrics", 200, "kubelet_lite_test 1\n"},
 		{"unknown path", apiserver, "/nothing", 404, "404 page not found\n"},
 		{"no client certificate", client(), "/containerLogs/default/web/app", 401, "Unauthorized\n"},
 		{"certificate of another CA", client(other.clientCert(t, "apiserver", "")), "/containerLogs/default/web/app", 401, "Unauthorized\n"},
@@ -219,6 +224,9 @@ func TestServerTLS(t *testing.T) {
 			"Forbidden (user=alice, verb=get, resource=nodes, subresource(s)=[proxy])\n"},
 		{"forbidden on healthz", client(ca.clientCert(t, "alice", "devs")), "/healthz", 403,
 			"Forbidden (user=alice, verb=get, resource=nodes, subresource(s)=[healthz proxy])\n"},
+		{"forbidden on metrics", client(ca.clientCert(t, "alice", "devs")), "/metrics", 403,
+			"Forbidden (user=alice, verb=get, resource=nodes, subresource(s)=[metrics])\n"},
+		{"metrics unauthenticated", client(), "/metrics", 401, "Unauthorized\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
