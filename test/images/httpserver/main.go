@@ -1,6 +1,7 @@
 // Command httpserver is the test image kubelet-lite.local/httpserver:v1: a
 // static HTTP server that answers GET / with its hostname (the pod name),
-// GET /healthz with "ok", and listens on $PORT (default 8080). It exits 0
+// GET /healthz with "ok" (503 "unready" once GET /unready was asked, for
+// tests of failing readiness), and listens on $PORT (default 8080). It exits 0
 // on SIGTERM or SIGINT after closing its listener.
 package main
 
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -29,8 +31,17 @@ func main() {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, host)
 	})
+	var unready atomic.Bool
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if unready.Load() {
+			http.Error(w, "unready", http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /unready", func(w http.ResponseWriter, _ *http.Request) {
+		unready.Store(true)
+		fmt.Fprintln(w, host, "unready")
 	})
 	srv := &http.Server{Addr: ":" + port, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
