@@ -162,7 +162,11 @@ func (p *Proxier) Run(ctx context.Context) error {
 			return fmt.Errorf("proxy: cache of %v not synced", typ)
 		}
 	}
-	p.log.Info("Starting IPVS proxy", "nodeIPs", p.cfg.NodeIPs, "minSyncPeriod", p.cfg.MinSyncPeriod,
+	nodeIPs := any(p.cfg.NodeIPs)
+	if p.cfg.NodeAddresses != nil {
+		nodeIPs = "every node address"
+	}
+	p.log.Info("Starting IPVS proxy", "nodePortsOn", nodeIPs, "minSyncPeriod", p.cfg.MinSyncPeriod,
 		"syncPeriod", p.cfg.SyncPeriod)
 	p.runner.Run(ctx)
 	return nil
