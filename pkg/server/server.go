@@ -62,8 +62,10 @@ type Config struct {
 	// NodeName names the node whose subresources requests are authorized
 	// against.
 	NodeName string
-	// Logs finds container logs.
+	// Logs finds container logs; /attach follows them too.
 	Logs LogSource
+	// Streams runs /exec, /run and /portForward; nil: they answer 404.
+	Streams Streamer
 	// HealthzAddr is the plain-HTTP /healthz address, "127.0.0.1:10248";
 	// empty for none.
 	HealthzAddr string
@@ -128,6 +130,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) mux() *http.ServeMux {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", s.containerLogs)
+	s.streamRoutes(m)
 	m.Handle(healthzPath, s.health)
 	m.Handle(healthzPath+"/", s.health)
 	return m
