@@ -121,7 +121,7 @@ func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, po
 		Addr:        net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port)),
 		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile, CertDir: filepath.Join(cfg.RootDir, "pki"),
 		NodeIPs: []net.IP{ip}, ClientCAFile: cfg.ClientCAFile, Client: client, NodeName: cfg.NodeName,
-		Logs: logSource{rt}, HealthzAddr: cfg.HealthzAddr,
+		Logs: logSource{rt}, Streams: newStreamer(rt), HealthzAddr: cfg.HealthzAddr,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promLog{}}),
 	})
 	if err != nil {

@@ -1,8 +1,17 @@
 // Package server serves the kubelet API that the apiserver reaches on port
 // 10250 over TLS: /containerLogs/{namespace}/{pod}/{container} for
 // `kubectl logs` (follow, tailLines, sinceSeconds, sinceTime, timestamps,
-// limitBytes, previous) and /healthz; and the plain-HTTP /healthz on the
-// healthz address.
+// limitBytes, previous), the streaming /exec, /attach, /portForward and the
+// one-shot /run, and /healthz; and the plain-HTTP /healthz on the healthz
+// address.
+//
+// Streams are served by the upstream kubelet's handlers from
+// k8s.io/cri-streaming (SPDY, and WebSocket up to the v4 channel protocol;
+// the apiserver translates kubectl's v5 WebSockets to SPDY for a node that
+// does not declare them). A Streamer runs exec and port-forward; attach
+// follows the container's CRI log from its end, stdout and stderr apart.
+// A hijacked connection is watched, so that a client that goes ends its
+// exec.
 //
 // Every request on the TLS port is authenticated and authorized as the
 // upstream kubelet does it, with k8s.io/apiserver's delegating parts: x509

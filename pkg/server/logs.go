@@ -24,7 +24,9 @@ var errLimit = errors.New("byte limit reached")
 // and a line break, with the RFC 3339 time in front if timestamps are
 // asked for, cut at a byte limit.
 type lineWriter struct {
-	w          io.Writer
+	w io.Writer
+	// stderr gets the stderr lines when set (attach); else w gets all.
+	stderr     io.Writer
 	timestamps bool
 	remaining  int64 // -1 for no limit
 	buf        []byte
@@ -41,10 +43,14 @@ func (lw *lineWriter) write(l crilog.Line) error {
 		b = append(b, '\n')
 	}
 	lw.buf = b
+	w := lw.w
+	if lw.stderr != nil && l.Stream == crilog.Stderr {
+		w = lw.stderr
+	}
 	if lw.remaining >= 0 && int64(len(b)) >= lw.remaining {
 		b = b[:lw.remaining]
 		lw.remaining = 0
-		if _, err := lw.w.Write(b); err != nil {
+		if _, err := w.Write(b); err != nil {
 			return err
 		}
 		return errLimit
@@ -52,7 +58,7 @@ func (lw *lineWriter) write(l crilog.Line) error {
 	if lw.remaining >= 0 {
 		lw.remaining -= int64(len(b))
 	}
-	_, err := lw.w.Write(b)
+	_, err := w.Write(b)
 	return err
 }
 
@@ -62,7 +68,8 @@ type logRead struct {
 	opts    readOptions
 	running func() bool // whether the log may still grow; nil: it may not
 	w       io.Writer
-	flush   func() // pushes what was written to the client; may be nil
+	stderr  io.Writer // gets the stderr lines when set; else w gets all
+	flush   func()    // pushes what was written to the client; may be nil
 }
 
 // run writes the log to w as opts say: the lines since opts.since, only
@@ -77,7 +84,7 @@ func (lr *logRead) run(ctx context.Context) error {
 	defer src.Close()
 	r := crilog.NewReader(src)
 	r.Follow = lr.opts.follow
-	lw := &lineWriter{w: lr.w, timestamps: lr.opts.timestamps, remaining: lr.opts.limit}
+	lw := &lineWriter{w: lr.w, stderr: lr.stderr, timestamps: lr.opts.timestamps, remaining: lr.opts.limit}
 	err = lr.initial(ctx, r, lw)
 	if err == nil && lr.opts.follow {
 		err = lr.follow(ctx, r, src, lw)

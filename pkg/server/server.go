@@ -62,8 +62,10 @@ type Config struct {
 	// NodeName names the node whose subresources requests are authorized
 	// against.
 	NodeName string
-	// Logs finds container logs.
+	// Logs finds container logs; /attach follows them too.
 	Logs LogSource
+	// Streams runs /exec, /run and /portForward; nil: they answer 404.
+	Streams Streamer
 	// HealthzAddr is the plain-HTTP /healthz address, "127.0.0.1:10248";
 	// empty for none.
 	HealthzAddr string
@@ -133,6 +135,7 @@ func (s *Server) mux() *http.ServeMux {
 	if s.cfg.Metrics != nil {
 		m.Handle("GET "+metricsPath, s.cfg.Metrics)
 	}
+	s.streamRoutes(m)
 	m.Handle(healthzPath, s.health)
 	m.Handle(healthzPath+"/", s.health)
 	return m

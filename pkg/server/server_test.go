@@ -115,6 +115,17 @@ func allowUser(name string) authorizer.Authorizer {
 // returns its URL, its healthz URL and the serving CA pool.
 func startServer(t *testing.T, ca *testCA, logs LogSource, healthy func() error) (string, string, *x509.CertPool) {
 	t.Helper()
+	return startServerWith(t, ca, func(c *Config) {
+		c.Logs, c.Healthy = logs, healthy
+		c.Metrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			io.WriteString(w, "kubelet_lite_test 1\n") //nolint:errcheck // test handler
+		})
+	})
+}
+
+// startServerWith is startServer with a Config that modify changes.
+func startServerWith(t *testing.T, ca *testCA, modify func(*Config)) (string, string, *x509.CertPool) {
+	t.Helper()
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "client-ca.crt")
 	if err := os.WriteFile(caFile, ca.pem, 0o600); err != nil {
@@ -122,20 +133,17 @@ func startServer(t *testing.T, ca *testCA, logs LogSource, healthy func() error)
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.cert)
-	s, err := New(Config{
-		Addr:         "127.0.0.1:0",
-		CertDir:      dir,
-		NodeIPs:      []net.IP{net.ParseIP("127.0.0.1")},
-		ClientCAFile: caFile,
-		NodeName:     "node-1",
-		Logs:         logs,
-		Healthy:      healthy,
-		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			io.WriteString(w, "kubelet_lite_test 1\n") //nolint:errcheck // test handler
-		}),
+	cfg := Config{
+		Addr:          "127.0.0.1:0",
+		CertDir:       dir,
+		NodeIPs:       []net.IP{net.ParseIP("127.0.0.1")},
+		ClientCAFile:  caFile,
+		NodeName:      "node-1",
 		Authenticator: x509auth.New(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, x509auth.CommonNameUserConversion),
 		Authorizer:    allowUser("apiserver"),
-	})
+	}
+	modify(&cfg)
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -156,7 +164,7 @@ func startServer(t *testing.T, ca *testCA, logs LogSource, healthy func() error)
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	serving, err := os.ReadFile(filepath.Join(dir, "kubelet.crt"))
+	serving, err := os.ReadFile(filepath.Join(cfg.CertDir, "kubelet.crt"))
 	if err != nil {
 		t.Fatalf("generated serving certificate: %v", err)
 	}
