@@ -1,8 +1,9 @@
 // Package server serves the kubelet API that the apiserver reaches on port
 // 10250 over TLS: /containerLogs/{namespace}/{pod}/{container} for
 // `kubectl logs` (follow, tailLines, sinceSeconds, sinceTime, timestamps,
-// limitBytes, previous) and /healthz; and the plain-HTTP /healthz on the
-// healthz address.
+// limitBytes, previous), /stats/summary and /metrics/resource (pkg/stats,
+// for the pods the caller lists), /pods (the agent's pods as a v1 PodList)
+// and /healthz; and the plain-HTTP /healthz on the healthz address.
 //
 // Every request on the TLS port is authenticated and authorized as the
 // upstream kubelet does it, with k8s.io/apiserver's delegating parts: x509
