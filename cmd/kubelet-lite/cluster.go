@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -47,6 +48,8 @@ type cluster struct {
 	status    *status.Manager
 	node      *node.Controller
 	server    *server.Server
+	// pods is the agent's pod list as its sources last gave it, for /pods.
+	pods atomic.Pointer[[]*corev1.Pod]
 }
 
 func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, pods *cniNetwork) (*cluster, error) {
@@ -105,11 +108,16 @@ func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, po
 	if err != nil {
 		return nil, err
 	}
+	collector, err := statsCollector(cfg.NodeName, cfg.RootDir, cfg.CgroupRoot)
+	if err != nil {
+		return nil, err
+	}
 	c.server, err = server.New(server.Config{
 		Addr:        net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port)),
 		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile, CertDir: filepath.Join(cfg.RootDir, "pki"),
 		NodeIPs: []net.IP{ip}, ClientCAFile: cfg.ClientCAFile, Client: client, NodeName: cfg.NodeName,
 		Logs: logSource{rt}, HealthzAddr: cfg.HealthzAddr,
+		Stats: collector, StatsPods: statsPods(rt, cfg.CgroupRoot, c.api.Pod), Pods: c.podList,
 	})
 	if err != nil {
 		return nil, err
@@ -132,6 +140,18 @@ func (c *cluster) run(ctx context.Context) {
 			klog.ErrorS(err, "Kubelet API stopped")
 		}
 	}()
+}
+
+// setPods keeps the agent's current pods for /pods.
+func (c *cluster) setPods(pods []*corev1.Pod) { c.pods.Store(&pods) }
+
+// podList is the agent's current pods, as the kubelet's pod manager holds
+// them: as the sources gave them, with the apiserver's status of then.
+func (c *cluster) podList() []*corev1.Pod {
+	if p := c.pods.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // runtimeReady makes the node NotReady while the runtime cannot list its
