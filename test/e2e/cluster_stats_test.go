@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -174,7 +175,7 @@ func TestClusterStats(t *testing.T) {
 // allowed"). Nothing leaves the host: the bridge has no port.
 func stClusterAgent(t *testing.T) (*agent, net.IP, kubernetes.Interface) {
 	t.Helper()
-	ip := stDummyAddress(t)
+	ip := stBridgeAddress(t)
 	c := cluster.Start(t, cluster.Options{})
 	a := newAgent(t)
 	ca, err := certs.LoadOrCreateAuthority(filepath.Join(c.Dir, "pki"), "kubelet-lite-ca")
@@ -197,13 +198,16 @@ func stClusterAgent(t *testing.T) (*agent, net.IP, kubernetes.Interface) {
 	return a, ip, cluster.Client(t, c.AdminKubeconfig)
 }
 
-// stDummyAddress adds a bridge with no ports and a TEST-NET-2 address, removed
+// stAddresses counts the addresses stBridgeAddress made, to keep them apart.
+var stAddresses atomic.Int32
+
+// stBridgeAddress adds a bridge with no ports and a TEST-NET-2 address, removed
 // when the test ends (after the agent has stopped).
-func stDummyAddress(t *testing.T) net.IP {
+func stBridgeAddress(t *testing.T) net.IP {
 	t.Helper()
-	pid := os.Getpid()
-	name := fmt.Sprintf("klst%d", pid%100000)
-	ip := net.IPv4(198, 51, 100, byte(10+pid%240))
+	n := int(os.Getpid()) + int(stAddresses.Add(1))
+	name := fmt.Sprintf("klst%d", n%100000)
+	ip := net.IPv4(198, 51, 100, byte(10+n%240))
 	run := func(args ...string) error {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
