@@ -167,6 +167,7 @@ func (a *agent) start(ctx context.Context) {
 			a.workers.Update(ctx, pods)
 			if a.cluster != nil {
 				a.cluster.mirrors.Set(pods)
+				a.cluster.setPods(pods)
 			}
 		}, a.sources...)
 		if err != nil && ctx.Err() == nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -56,6 +57,8 @@ type cluster struct {
 	// it, and when noProxy says why the kernel cannot have it.
 	proxy   *proxy.Proxier
 	noProxy error
+	// pods is the agent's pod list as its sources last gave it, for /pods.
+	pods atomic.Pointer[[]*corev1.Pod]
 }
 
 func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, pods *cniNetwork) (*cluster, error) {
@@ -117,12 +120,17 @@ func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, po
 	// The agent's own metrics, served on the kubelet API's /metrics.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	collector, err := statsCollector(cfg.NodeName, cfg.RootDir, cfg.CgroupRoot)
+	if err != nil {
+		return nil, err
+	}
 	c.server, err = server.New(server.Config{
 		Addr:        net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port)),
 		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile, CertDir: filepath.Join(cfg.RootDir, "pki"),
 		NodeIPs: []net.IP{ip}, ClientCAFile: cfg.ClientCAFile, Client: client, NodeName: cfg.NodeName,
 		Logs: logSource{rt}, Streams: newStreamer(rt), HealthzAddr: cfg.HealthzAddr,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promLog{}}),
+		Stats:   collector, StatsPods: statsPods(rt, cfg.CgroupRoot, c.api.Pod), Pods: c.podList,
 	})
 	if err != nil {
 		return nil, err
@@ -151,6 +159,18 @@ func (c *cluster) run(ctx context.Context) {
 	if c.proxy != nil {
 		go runServiceProxy(ctx, c.proxy)
 	}
+}
+
+// setPods keeps the agent's current pods for /pods.
+func (c *cluster) setPods(pods []*corev1.Pod) { c.pods.Store(&pods) }
+
+// podList is the agent's current pods, as the kubelet's pod manager holds
+// them: as the sources gave them, with the apiserver's status of then.
+func (c *cluster) podList() []*corev1.Pod {
+	if p := c.pods.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // runtimeReady makes the node NotReady while the runtime cannot list its

@@ -2,8 +2,10 @@
 // 10250 over TLS: /containerLogs/{namespace}/{pod}/{container} for
 // `kubectl logs` (follow, tailLines, sinceSeconds, sinceTime, timestamps,
 // limitBytes, previous), the streaming /exec, /attach, /portForward and the
-// one-shot /run, and /healthz; and the plain-HTTP /healthz on the healthz
-// address.
+// one-shot /run, /stats/summary and /metrics/resource (pkg/stats, for the
+// pods the caller lists), /metrics (the agent's own), /pods (the agent's
+// pods as a v1 PodList) and /healthz; and the plain-HTTP /healthz on the
+// healthz address.
 //
 // Streams are served by the upstream kubelet's handlers from
 // k8s.io/cri-streaming (SPDY, and WebSocket up to the v4 channel protocol;

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 )
 
@@ -58,4 +61,20 @@ func writeLogError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	klog.FromContext(r.Context()).Error(err, "Failed to find container log", "path", r.URL.Path)
 	http.Error(w, err.Error(), http.StatusInternalServerError)
+}
+
+// pods serves GET /pods: the agent's pods as a v1 PodList in JSON, as the
+// kubelet serves its pod manager's.
+func (s *Server) pods(w http.ResponseWriter, r *http.Request) {
+	list := corev1.PodList{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PodList"}}
+	for _, p := range s.cfg.Pods() {
+		list.Items = append(list.Items, *p)
+	}
+	if list.Items == nil {
+		list.Items = []corev1.Pod{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if err := json.NewEncoder(w).Encode(&list); err != nil {
+		klog.FromContext(r.Context()).V(4).Info("Cannot write the pod list", "err", err)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
@@ -20,6 +21,8 @@ import (
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/keyutil"
 	"k8s.io/klog/v2"
+
+	"github.com/kubelet-lite/kubelet-lite/pkg/stats"
 )
 
 // ErrNotFound is wrapped by a LogSource's errors for a pod, container or
@@ -66,6 +69,12 @@ type Config struct {
 	Logs LogSource
 	// Streams runs /exec, /run and /portForward; nil: they answer 404.
 	Streams Streamer
+	// Stats reads /stats/summary and /metrics/resource for the pods
+	// StatsPods lists; nil serves neither.
+	Stats     *stats.Collector
+	StatsPods stats.PodSource
+	// Pods lists the agent's pods for /pods; nil serves none.
+	Pods func() []*corev1.Pod
 	// HealthzAddr is the plain-HTTP /healthz address, "127.0.0.1:10248";
 	// empty for none.
 	HealthzAddr string
@@ -102,6 +111,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Addr == "" {
 		return nil, errors.New("kubelet server: no address")
 	}
+	if cfg.Stats != nil && cfg.StatsPods == nil {
+		return nil, errors.New("kubelet server: stats without a pod list")
+	}
 	s := &Server{cfg: cfg}
 	authn, authz := cfg.Authenticator, cfg.Authorizer
 	var err error
@@ -136,6 +148,13 @@ func (s *Server) mux() *http.ServeMux {
 		m.Handle("GET "+metricsPath, s.cfg.Metrics)
 	}
 	s.streamRoutes(m)
+	if s.cfg.Stats != nil {
+		m.Handle(statsPath+"summary", s.cfg.Stats.SummaryHandler(s.cfg.StatsPods))
+		m.Handle("GET "+metricsPath+"/resource", s.cfg.Stats.ResourceMetricsHandler(s.cfg.StatsPods))
+	}
+	if s.cfg.Pods != nil {
+		m.HandleFunc("GET "+podsPath, s.pods)
+	}
 	m.Handle(healthzPath, s.health)
 	m.Handle(healthzPath+"/", s.health)
 	return m
