@@ -29,7 +29,6 @@ import (
 	"github.com/kubelet-lite/kubelet-lite/pkg/node"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podsource"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podworker"
-	"github.com/kubelet-lite/kubelet-lite/pkg/proxy"
 	"github.com/kubelet-lite/kubelet-lite/pkg/sandbox"
 	"github.com/kubelet-lite/kubelet-lite/pkg/server"
 	"github.com/kubelet-lite/kubelet-lite/pkg/status"
@@ -55,7 +54,7 @@ type cluster struct {
 	server    *server.Server
 	// proxy programs Services into IPVS (--proxy-mode ipvs); nil without
 	// it, and when noProxy says why the kernel cannot have it.
-	proxy   *proxy.Proxier
+	proxy   *serviceProxy
 	noProxy error
 	// pods is the agent's pod list as its sources last gave it, for /pods.
 	pods atomic.Pointer[[]*corev1.Pod]

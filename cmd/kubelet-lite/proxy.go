@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
@@ -17,7 +18,7 @@ import (
 // newServiceProxy builds the IPVS service proxy of --proxy-mode ipvs. It is
 // nil with --proxy-mode none, and nil with the reason in unavailable when
 // the kernel has no IPVS: the node then runs without it.
-func newServiceProxy(cfg config.Config, client kubernetes.Interface, nodeIP net.IP, reg prometheus.Registerer) (p *proxy.Proxier, unavailable error, err error) {
+func newServiceProxy(cfg config.Config, client kubernetes.Interface, nodeIP net.IP, reg prometheus.Registerer) (p *serviceProxy, unavailable error, err error) {
 	if cfg.ProxyMode != config.ProxyModeIPVS {
 		return nil, nil, nil
 	}
@@ -43,7 +44,12 @@ func newServiceProxy(cfg config.Config, client kubernetes.Interface, nodeIP net.
 	if a, ok := netip.AddrFromSlice(nodeIP); ok {
 		nodeIPs = append(nodeIPs, a.Unmap())
 	}
-	p, err = proxy.New(proxy.Config{
+	addrs, err := proxy.NewAddressWatcher("", nodeIPs)
+	if err != nil {
+		klog.ErrorS(err, "Reading the node's addresses failed; NodePorts are served on the node IP until they can be read")
+	}
+	p = &serviceProxy{addrs: addrs}
+	p.Proxier, err = proxy.New(proxy.Config{
 		Client:     client,
 		IPVS:       ipvs,
 		Addresses:  proxy.NewDummy("", nil),
@@ -53,18 +59,9 @@ func newServiceProxy(cfg config.Config, client kubernetes.Interface, nodeIP net.
 		NodeIPs:    nodeIPs,
 		// NodePorts on every address of the node, as kube-proxy's IPVS mode without
 		// --nodeport-addresses; on the node IP when the node has no other.
-		NodeAddresses: func() ([]netip.Addr, error) {
-			addrs, err := proxy.NodeAddresses(nil, "")
-			if err != nil {
-				return nil, err
-			}
-			if len(addrs) == 0 {
-				return nodeIPs, nil
-			}
-			return addrs, nil
-		},
-		Metrics: metrics,
-		Logger:  klog.Background().WithName("proxy"),
+		NodeAddresses: addrs.Addresses,
+		Metrics:       metrics,
+		Logger:        klog.Background().WithName("proxy"),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("service proxy: %w", err)
@@ -72,9 +69,17 @@ func newServiceProxy(cfg config.Config, client kubernetes.Interface, nodeIP net.
 	return p, nil, nil
 }
 
+// serviceProxy is the IPVS proxy and the watcher of the node addresses its
+// NodePorts are served on.
+type serviceProxy struct {
+	*proxy.Proxier
+	addrs *proxy.AddressWatcher
+}
+
 // runServiceProxy runs p until ctx ends; a proxy that cannot start is
 // logged and the node goes on without it.
-func runServiceProxy(ctx context.Context, p *proxy.Proxier) {
+func runServiceProxy(ctx context.Context, p *serviceProxy) {
+	go p.addrs.Run(klog.NewContext(ctx, klog.Background().WithName("proxy")), p.Trigger, 200*time.Millisecond)
 	if err := p.Run(ctx); err != nil && ctx.Err() == nil {
 		klog.ErrorS(err, "Service proxy stopped: Services are not served on this node")
 	}

@@ -172,6 +172,9 @@ func (p *Proxier) Run(ctx context.Context) error {
 	return nil
 }
 
+// Trigger asks for a sync soon, for a change the informers do not see (the node's addresses).
+func (p *Proxier) Trigger() { p.runner.Trigger() }
+
 // handler records each change with its time and pokes the runner; the sync re-reads the listers.
 func (p *Proxier) handler(kind string) cache.ResourceEventHandler {
 	record := func(obj any) {
