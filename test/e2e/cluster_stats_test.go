@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -207,10 +208,17 @@ func stNodeAddress(t *testing.T) net.IP {
 	if ip == nil {
 		t.Fatal("KL_E2E_NODE_IP is not set: run the e2e tests through hack/e2e-netns.sh (hack/test.sh does), which makes the network namespace and the node address this test needs")
 	}
-	self, err1 := os.Readlink("/proc/self/ns/net")
-	root, err2 := os.Readlink("/proc/1/ns/net")
-	if err1 != nil || err2 != nil || self == root {
-		t.Fatalf("the e2e tests must run in a network namespace of their own (hack/e2e-netns.sh), not the host's: %s %v %v", self, err1, err2)
+	// Only hack/e2e-netns.sh's namespace has kl-e2e0.
+	link, err := net.InterfaceByName("kl-e2e0")
+	if err != nil {
+		t.Fatalf("the e2e tests must run in hack/e2e-netns.sh's network namespace, which has kl-e2e0: %v", err)
+	}
+	addrs, err := link.Addrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(addrs, func(a net.Addr) bool { n, ok := a.(*net.IPNet); return ok && n.IP.Equal(ip) }) {
+		t.Fatalf("kl-e2e0 has %v, not KL_E2E_NODE_IP %s", addrs, ip)
 	}
 	return ip
 }
