@@ -137,7 +137,7 @@ exec kubelet-lite run --kubeconfig /etc/kubelet-lite/node.kubeconfig --hostname-
 	--tls-cert-file /etc/kubelet-lite/kubelet.crt --tls-private-key-file /etc/kubelet-lite/kubelet.key \
 	--client-ca-file /etc/kubelet-lite/ca.crt --cgroup-root / \
 	--network-plugin cni --cni-bin-dir /opt/cni/bin \
-	--proxy-mode ipvs --cluster-cidr 10.244.0.0/16 -v 1'
+	--proxy-mode ipvs --cluster-cidr 10.244.0.0/16 -v 1 --vmodule proxier=2'
 	start agent "$repo/hack/nodevm/run.sh" --timeout $((7 * 24 * 3600)) --out "$dir/node/out" \
 		--add "$bin/kubelet-lite" --add "$vm:/etc/kubelet-lite" --add "$KL_CACHE/images:/opt/kubelet-lite/images" \
 		--add "$cni_bin:/opt/cni/bin" --add-bin "$nft" \
