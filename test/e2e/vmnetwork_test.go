@@ -28,7 +28,8 @@ const vmnetPodCIDR = "10.88.0.0/24"
 // namespace): pods get distinct IPs from --pod-cidr, reported in their
 // status, reach each other over TCP and UDP, get /etc/hosts and
 // /etc/resolv.conf from the agent, keep their IPs across an agent restart
-// without an IP handed out twice, and give them back when removed.
+// without an IP handed out twice, and give them back when removed. A pod
+// reaches the node and the node a pod.
 func TestVMPodNetwork(t *testing.T) {
 	if os.Getenv("KL_NODEVM") == "" {
 		t.Fatal("TestVMPodNetwork makes a bridge in the root network namespace: it runs only in the node VM (hack/test.sh's vm level)")
@@ -88,6 +89,33 @@ func TestVMPodNetwork(t *testing.T) {
 			b, err := io.ReadAll(resp.Body)
 			return string(b), err
 		}, "tcp-hello")
+	})
+	t.Run("a pod reaches the node", func(t *testing.T) {
+		// A listener of the test's own on the node's address, in the
+		// guest's root network namespace; the pod's nc connects to it.
+		ln, err := net.Listen("tcp", net.JoinHostPort(vmnetNodeIP(t), "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				fmt.Fprintf(c, "node-hello from %s\n", c.RemoteAddr())
+				c.Close()
+			}
+		}()
+		out := vmnetRetry(t, func() (string, error) {
+			return a.nsenter(cli.PID, "sh", "-c", "nc -w 5 "+strings.Replace(ln.Addr().String(), ":", " ", 1)+" </dev/null")
+		}, "node-hello")
+		// The node sees the pod's own address: no masquerade within the node.
+		if !strings.Contains(out, "from "+cliIP.String()+":") {
+			t.Errorf("the node saw the connection from elsewhere than cli's %s: %q", cliIP, out)
+		}
+		t.Logf("cli -> node: %q", strings.TrimSpace(out))
 	})
 	t.Run("env status.podIP", func(t *testing.T) {
 		b, err := os.ReadFile(cli.LogPath)
