@@ -73,8 +73,8 @@ agent_build() {
 
 # start_agent_native runs kubelet-lite on this host as the node. The flags --kubeconfig,
 # --tls-cert-file, --tls-private-key-file, --client-ca-file, --node-ip and --address are the
-# contract of issue 3 (a cluster node); --node-ip/--address 127.0.0.1 keep the kubelet API and the
-# address the apiserver dials on loopback.
+# contract of issue 3 (a cluster node); --node-ip/--address (up.sh's --node-address, 127.0.0.1 by
+# default) keep the kubelet API and the address the apiserver dials on loopback.
 start_agent_native() {
 	local pki=$dir/pki n=$dir/node img cgroot=/
 	agent_build
@@ -83,13 +83,13 @@ start_agent_native() {
 		cgroot=$(own_cgroup)/kubelet-lite-$node
 		cgroot=${cgroot//\/\//\/}
 	fi
-	"$dir/bin/pki" --dir "$dir" --server "$server" --node "$node"
+	"$dir/bin/pki" --dir "$dir" --server "$server" --node "$node" --node-ip "$node_address"
 	mkdir -p "$n/root" "$n/logs" "$n/manifests"
 	for img in "$KL_CACHE"/images/*.tar; do
 		"$bin/kubelet-lite" images --root-dir "$n/root" import "$img" >/dev/null
 	done
 	start agent "$bin/kubelet-lite" run --kubeconfig "$dir/node-$node.kubeconfig" \
-		--hostname-override "$node" --node-ip 127.0.0.1 --address 127.0.0.1 \
+		--hostname-override "$node" --node-ip "$node_address" --address "$node_address" \
 		--port "$kubelet_port" --healthz-address "127.0.0.1:$healthz_port" \
 		--root-dir "$n/root" --log-dir "$n/logs" --pod-manifest-path "$n/manifests" \
 		--tls-cert-file "$pki/kubelet-$node.crt" --tls-private-key-file "$pki/kubelet-$node.key" \
@@ -110,8 +110,9 @@ bind_node_proxier() {
 
 # start_agent_vm runs kubelet-lite as the node inside the node VM. The guest reaches the apiserver
 # at 10.0.2.100:API_PORT (guestfwd: one `busybox nc` to host loopback per connection) and its kubelet
-# API is forwarded from host 127.0.0.1:KUBELET_PORT to the same port in the guest; the node reports
-# 127.0.0.1 as its address so that the apiserver dials only loopback. The node's files go to the guest's /etc/kubelet-lite, the test
+# API is forwarded from host NODE_ADDRESS:KUBELET_PORT (up.sh's --node-address, 127.0.0.1 by default)
+# to the same port in the guest; the node reports NODE_ADDRESS as its address, so that the apiserver
+# dials only that forward. The node's files go to the guest's /etc/kubelet-lite, the test
 # images to /opt/kubelet-lite/images (imported before the agent starts).
 start_agent_vm() {
 	local vm=$dir/node/vm pki=$dir/pki
@@ -119,7 +120,7 @@ start_agent_vm() {
 	rm -rf "$vm"
 	mkdir -p "$vm/manifests" "$dir/node/out"
 	"$dir/bin/pki" --dir "$dir" --server "$server" --node "$node" \
-		--node-server "https://10.0.2.100:$api_port" --node-kubeconfig "$vm/node.kubeconfig"
+		--node-server "https://10.0.2.100:$api_port" --node-kubeconfig "$vm/node.kubeconfig" --node-ip "$node_address"
 	cp "$pki/ca.crt" "$vm/ca.crt"
 	cp "$pki/kubelet-$node.crt" "$vm/kubelet.crt"
 	cp "$pki/kubelet-$node.key" "$vm/kubelet.key"
@@ -133,7 +134,7 @@ start_agent_vm() {
 	local guest_cmd='set -e
 for i in /opt/kubelet-lite/images/*.tar; do kubelet-lite images import "$i" >/dev/null; done
 exec kubelet-lite run --kubeconfig /etc/kubelet-lite/node.kubeconfig --hostname-override "$NODE" \
-	--node-ip 127.0.0.1 --port "$KUBELET_PORT" --pod-manifest-path /etc/kubelet-lite/manifests \
+	--node-ip "$NODE_ADDRESS" --port "$KUBELET_PORT" --pod-manifest-path /etc/kubelet-lite/manifests \
 	--tls-cert-file /etc/kubelet-lite/kubelet.crt --tls-private-key-file /etc/kubelet-lite/kubelet.key \
 	--client-ca-file /etc/kubelet-lite/ca.crt --cgroup-root / \
 	--network-plugin cni --cni-bin-dir /opt/cni/bin \
@@ -142,8 +143,8 @@ exec kubelet-lite run --kubeconfig /etc/kubelet-lite/node.kubeconfig --hostname-
 		--add "$bin/kubelet-lite" --add "$vm:/etc/kubelet-lite" --add "$KL_CACHE/images:/opt/kubelet-lite/images" \
 		--add "$cni_bin:/opt/cni/bin" --add-bin "$nft" \
 		--netdev-opt "guestfwd=tcp:10.0.2.100:$api_port-cmd:busybox nc 127.0.0.1 $api_port" \
-		--netdev-opt "hostfwd=tcp:127.0.0.1:$kubelet_port-:$kubelet_port" \
-		--env "NODE=$node" --env "KUBELET_PORT=$kubelet_port" -- sh -c "$guest_cmd"
+		--netdev-opt "hostfwd=tcp:$node_address:$kubelet_port-:$kubelet_port" \
+		--env "NODE=$node" --env "KUBELET_PORT=$kubelet_port" --env "NODE_ADDRESS=$node_address" -- sh -c "$guest_cmd"
 	wait_node
 }
 

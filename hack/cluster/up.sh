@@ -7,10 +7,13 @@
 # kubelet API on host loopback through a hostfwd. Every port, the kubelet's too, is picked free, so
 # clusters in different dirs can run side by side. down.sh stops it.
 #
-# Usage: hack/cluster/up.sh [--dir DIR] [--node NAME] [--no-agent] [--agent native|vm]
+# Usage: hack/cluster/up.sh [--dir DIR] [--node NAME] [--node-address IP] [--no-agent] [--agent native|vm]
 #   --dir DIR     cluster dir: PKI, kubeconfigs, etcd data, logs, PIDs (default $KL_CLUSTER_DIR,
 #                 else $KL_CACHE/cluster/run)
 #   --node NAME   the node's name (default: this host's short name, lower case)
+#   --node-address IP  the address the node reports and serves its kubelet API on (default
+#                 127.0.0.1). The apiserver's node proxy (`kubectl get --raw .../nodes/N/proxy/...`)
+#                 refuses loopback; hack/e2e-netns.sh makes a network namespace with a routable one.
 #   --no-agent    start only the control plane
 #   --agent MODE  force native or vm instead of choosing by the kernel's cgroups
 # Prints `export KUBECONFIG=DIR/admin.kubeconfig` last. On failure it stops what it started.
@@ -21,13 +24,15 @@ set -euo pipefail
 dir=${KL_CLUSTER_DIR:-$KL_CACHE/cluster/run}
 node=$(hostname -s | tr '[:upper:]' '[:lower:]')
 agent=auto
+node_address=127.0.0.1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--dir) dir=${2:?--dir needs a dir}; shift 2 ;;
 	--node) node=${2:?--node needs a name}; shift 2 ;;
+	--node-address) node_address=${2:?--node-address needs an IP}; shift 2 ;;
 	--no-agent) agent=none; shift ;;
 	--agent) agent=${2:?--agent needs native or vm}; shift 2 ;;
-	-h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "up.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -131,6 +136,7 @@ main() {
 		SCHEDULER_PORT=$sched_port
 		KUBELET_PORT=$kubelet_port
 		KUBELET_HEALTHZ_PORT=$healthz_port
+		NODE_ADDRESS=$node_address
 	ENV
 	local t1
 	t1=$(now)

@@ -6,21 +6,28 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 )
 
 // TestClusterMakeUp runs the README's `make up` as a user would, from this
 // checkout: the control plane and the node (in the node VM on a host without
 // cgroup v2, natively otherwise), then drives it with kubectl only. The node
 // is Ready, its Lease renews, a pod with limits gets the exact cgroup v2
-// values, `kubectl logs` reaches the node, and `make down` stops every
-// process it started and leaves no mounts.
+// values, `kubectl logs` reaches the node, the node's /stats/summary
+// through the apiserver's node proxy has the pod with the cpu and memory
+// its cgroup files say, and `make down` stops every process it started and
+// leaves no mounts. The node serves on the e2e network namespace's routable
+// address (hack/e2e-netns.sh), which the node proxy needs.
 //
 // It is not parallel: make up builds bin/kubelet-lite, which the other tests
 // run.
@@ -64,7 +71,11 @@ func TestClusterMakeUp(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	start := time.Now()
-	out, err := make(ctx, "up", "UP_FLAGS=--node "+node)
+	addr := os.Getenv("KL_E2E_NODE_IP")
+	if addr == "" {
+		t.Fatal("KL_E2E_NODE_IP is not set: run the e2e tests through hack/e2e-netns.sh (hack/test.sh does)")
+	}
+	out, err := make(ctx, "up", "UP_FLAGS=--node "+node+" --node-address "+addr)
 	if err != nil {
 		t.Fatalf("make up: %v\n%s", err, out)
 	}
@@ -109,7 +120,7 @@ spec:
   - name: app
     image: kubelet-lite.local/busybox:v1
     imagePullPolicy: Never
-    command: [sh, -c, 'stat -fc "fs %t" /sys/fs/cgroup; for f in cpu.max cpu.weight memory.max; do echo "$f $(cat /sys/fs/cgroup/$f)"; done; exec sleep 3600']
+    command: [sh, -c, 'stat -fc "fs %t" /sys/fs/cgroup; for f in cpu.max cpu.weight memory.max; do echo "$f $(cat /sys/fs/cgroup/$f)"; done; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exec sleep 3600']
     resources:
       requests: {cpu: 250m, memory: 32Mi}
       limits: {cpu: 500m, memory: 64Mi}
@@ -128,9 +139,90 @@ spec:
 			t.Errorf("the container's cgroup files:\n%s\nwant the line %q", logs, want)
 		}
 	}
+	makeupStats(t, k, node)
 	if out, err := k("", "delete", "pod", "limits", "--wait=true", "--timeout=90s"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+}
+
+// makeupStats reads the node's /stats/summary through the apiserver's node
+// proxy between two reads of the limits pod's cgroup files (kubectl exec):
+// its app container's cpu usage lies between theirs, its memory working
+// set near theirs, and the pod's own figures are not zero.
+func makeupStats(t *testing.T, k func(string, ...string) (string, error), node string) {
+	t.Helper()
+	type cg struct{ usageNs, workingSet uint64 }
+	read := func() cg {
+		t.Helper()
+		out, err := k("", "exec", "limits", "-c", "app", "--", "cat", "/sys/fs/cgroup/cpu.stat",
+			"/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory.stat")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		var c cg
+		var current, inactive uint64
+		for i, l := range strings.Split(out, "\n") {
+			f := strings.Fields(l)
+			switch {
+			case len(f) == 2 && f[0] == "usage_usec":
+				u, _ := strconv.ParseUint(f[1], 10, 64)
+				c.usageNs = u * 1000
+			case len(f) == 2 && f[0] == "inactive_file":
+				inactive, _ = strconv.ParseUint(f[1], 10, 64)
+			case len(f) == 1 && current == 0 && i > 0:
+				current, _ = strconv.ParseUint(f[0], 10, 64)
+			}
+		}
+		if c.usageNs == 0 || current == 0 {
+			t.Fatalf("no usage_usec or memory.current in the container's cgroup files:\n%s", out)
+		}
+		c.workingSet = current - min(inactive, current)
+		return c
+	}
+	before := read()
+	raw, err := k("", "get", "--raw", "/api/v1/nodes/"+node+"/proxy/stats/summary")
+	if err != nil {
+		t.Fatalf("the summary through the node proxy: %v", err)
+	}
+	after := read()
+	var sum statsapi.Summary
+	if err := json.Unmarshal([]byte(raw), &sum); err != nil {
+		t.Fatalf("%v\n%.500s", err, raw)
+	}
+	var pod *statsapi.PodStats
+	for i := range sum.Pods {
+		if sum.Pods[i].PodRef.Name == "limits" {
+			pod = &sum.Pods[i]
+		}
+	}
+	if pod == nil {
+		t.Fatalf("no pod limits in the summary: %.1000s", raw)
+	}
+	if pod.CPU == nil || pod.CPU.UsageCoreNanoSeconds == nil || *pod.CPU.UsageCoreNanoSeconds == 0 ||
+		pod.Memory == nil || pod.Memory.WorkingSetBytes == nil || *pod.Memory.WorkingSetBytes == 0 {
+		t.Errorf("the pod's cpu %+v or memory %+v is zero", pod.CPU, pod.Memory)
+	}
+	var app *statsapi.ContainerStats
+	for i := range pod.Containers {
+		if pod.Containers[i].Name == "app" {
+			app = &pod.Containers[i]
+		}
+	}
+	if app == nil || app.CPU == nil || app.CPU.UsageCoreNanoSeconds == nil || app.Memory == nil || app.Memory.WorkingSetBytes == nil {
+		t.Fatalf("no cpu and memory of container app in %+v", pod.Containers)
+	}
+	cpu, ws := *app.CPU.UsageCoreNanoSeconds, *app.Memory.WorkingSetBytes
+	if cpu < before.usageNs || cpu > after.usageNs {
+		t.Errorf("app's cpu usage %d ns is not between its cgroup's %d and %d", cpu, before.usageNs, after.usageNs)
+	}
+	// A working set moves a little with each exec; 25% and 512 KiB of slack.
+	lo, hi := min(before.workingSet, after.workingSet), max(before.workingSet, after.workingSet)
+	if float64(ws) < float64(lo)*0.75-512<<10 || float64(ws) > float64(hi)*1.25+512<<10 {
+		t.Errorf("app's memory working set %d is far from its cgroup's %d and %d", ws, before.workingSet, after.workingSet)
+	}
+	t.Logf("summary: app cpu %d ns (cgroup %d..%d), working set %d (cgroup %d, %d); pod cpu %d ns, working set %d",
+		cpu, before.usageNs, after.usageNs, ws, before.workingSet, after.workingSet,
+		*pod.CPU.UsageCoreNanoSeconds, *pod.Memory.WorkingSetBytes)
 }
 
 // makeupRepo is the checkout the test runs from (test/e2e's grandparent).

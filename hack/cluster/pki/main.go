@@ -9,6 +9,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net"
 	"os"
 
 	"github.com/kubelet-lite/kubelet-lite/hack/cluster/pki/certs"
@@ -16,20 +17,21 @@ import (
 
 func main() {
 	var cfg certs.Config
-	var node, nodeServer, nodeKubeconfig string
+	var node, nodeServer, nodeKubeconfig, nodeIP string
 	flag.StringVar(&cfg.Dir, "dir", "", "cluster dir: kubeconfigs here, certificates in DIR/pki")
 	flag.StringVar(&cfg.Server, "server", "", "apiserver URL of the kubeconfigs")
 	flag.StringVar(&node, "node", "", "also make this node's certificates and kubeconfig")
 	flag.StringVar(&nodeServer, "node-server", "", "apiserver URL of the node's kubeconfig (default --server)")
 	flag.StringVar(&nodeKubeconfig, "node-kubeconfig", "", "where the node's kubeconfig goes (default DIR/node-NAME.kubeconfig)")
+	flag.StringVar(&nodeIP, "node-ip", "", "an address the node's serving certificate also holds")
 	flag.Parse()
-	if err := run(cfg, node, nodeServer, nodeKubeconfig); err != nil {
+	if err := run(cfg, node, nodeServer, nodeKubeconfig, nodeIP); err != nil {
 		fmt.Fprintln(os.Stderr, "pki:", err)
 		os.Exit(1)
 	}
 }
 
-func run(cfg certs.Config, node, nodeServer, nodeKubeconfig string) error {
+func run(cfg certs.Config, node, nodeServer, nodeKubeconfig, nodeIP string) error {
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", flag.Args())
 	}
@@ -42,6 +44,14 @@ func run(cfg certs.Config, node, nodeServer, nodeKubeconfig string) error {
 	if nodeServer != "" {
 		cfg.Server = nodeServer
 	}
-	_, err := certs.EnsureNode(cfg, node, nodeKubeconfig)
+	var ips []net.IP
+	if nodeIP != "" {
+		ip := net.ParseIP(nodeIP)
+		if ip == nil {
+			return fmt.Errorf("--node-ip %q is not an IP address", nodeIP)
+		}
+		ips = append(ips, ip)
+	}
+	_, err := certs.EnsureNode(cfg, node, nodeKubeconfig, ips...)
 	return err
 }

@@ -130,10 +130,10 @@ func EnsureControlPlane(cfg Config) (*ControlPlane, error) {
 
 // EnsureNode makes the client certificate (CN system:node:<name>, O
 // system:nodes) and the kubelet serving certificate (SANs <name>, localhost,
-// 127.0.0.1, 10.0.2.15) of node name, and (re)writes its kubeconfig at
+// ips, 127.0.0.1, 10.0.2.15) of node name, and (re)writes its kubeconfig at
 // kubeconfig (default Dir/node-<name>.kubeconfig) naming cfg.Server. The CA
 // must exist (EnsureControlPlane).
-func EnsureNode(cfg Config, name, kubeconfig string) (*Node, error) {
+func EnsureNode(cfg Config, name, kubeconfig string, ips ...net.IP) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -156,9 +156,9 @@ func EnsureNode(cfg Config, name, kubeconfig string) (*Node, error) {
 	if n.Client, err = ca.Ensure(dir, "node-"+name, Spec{CommonName: user, Organizations: []string{"system:nodes"}, Usage: Client}); err != nil {
 		return nil, err
 	}
-	serving := Spec{CommonName: name, DNSNames: []string{name, "localhost"}, IPs: kubeletIPs, Usage: Server}
+	serving := Spec{CommonName: name, DNSNames: []string{name, "localhost"}, IPs: append(ips, kubeletIPs...), Usage: Server}
 	if ip := net.ParseIP(name); ip != nil {
-		serving.DNSNames, serving.IPs = []string{"localhost"}, append([]net.IP{ip}, kubeletIPs...)
+		serving.DNSNames, serving.IPs = []string{"localhost"}, append([]net.IP{ip}, serving.IPs...)
 	}
 	if n.Serving, err = ca.Ensure(dir, "kubelet-"+name, serving); err != nil {
 		return nil, err
