@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 )
 
 const subsystem = "kubelet"
@@ -178,14 +179,31 @@ func (k *Kubelet) InitContainerRan(uid types.UID, id string, start, end time.Tim
 	k.startup.exclude(uid, id, span{start, end})
 }
 
-// ObservePods takes the agent's pods as its sources gave them at when,
-// their status as the apiserver has it: the moment a pod is seen with all
-// its containers started is the end of its start SLI.
-func (k *Kubelet) ObservePods(pods []*corev1.Pod, when time.Time) {
-	if k == nil {
+// PodEvents is to be added to the informer of the node's API pods: the
+// moment the watch shows a pod with all its containers started, its status
+// as the agent reported it, is the end of the pod's start SLI.
+func (k *Kubelet) PodEvents() cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { k.observePod(obj, time.Now()) },
+		UpdateFunc: func(_, obj any) { k.observePod(obj, time.Now()) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if pod, ok := obj.(*corev1.Pod); ok && k != nil {
+				k.startup.forget(pod.UID)
+			}
+		},
+	}
+}
+
+// observePod takes a pod as the watch showed it at when.
+func (k *Kubelet) observePod(obj any, when time.Time) {
+	pod, ok := obj.(*corev1.Pod)
+	if k == nil || !ok {
 		return
 	}
-	for _, o := range k.startup.observe(pods, when) {
+	if o, ok := k.startup.observe(pod, when); ok {
 		k.podStartSLI.Observe(o.sli.Seconds())
 		k.podStartTotal.Observe(o.total.Seconds())
 	}

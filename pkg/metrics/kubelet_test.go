@@ -72,7 +72,7 @@ func TestNilKubeletIsANoOp(t *testing.T) {
 	k.OOMKilled()
 	k.ImagePulled("u", t0, t0, 0, nil)
 	k.InitContainerRan("u", "id", t0, t0)
-	k.ObservePods([]*corev1.Pod{apiPod("a", true)}, t0)
+	k.PodEvents().OnAdd(apiPod("a", true), false)
 }
 
 func TestImageSizeBucket(t *testing.T) {

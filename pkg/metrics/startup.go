@@ -18,9 +18,10 @@ import (
 // all its containers are reported as started and observed via watch, less
 // the time spent pulling images and running init containers.
 //
-// As upstream's, it follows only pods it saw before they had a status
-// startTime (so not those an earlier agent process started), only API pods
-// (a static pod is not observed via watch), and each pod once. Upstream
+// It is fed the node's API pods as the agent's watch sees them (a static
+// pod is not observed via watch, and is not followed). As upstream's, it
+// follows only pods it saw before they had a status startTime (so not
+// those an earlier agent process started), and each pod once. Upstream
 // leaves out one span from the first pull's start to the last pull's end;
 // this leaves out the union of the pulls' own spans and the init
 // containers' runs, which is the definition's words.
@@ -62,44 +63,44 @@ func (s *startup) exclude(uid types.UID, id string, sp span) {
 	p.inits[id] = sp
 }
 
-// observe takes the pods the agent has now and returns the starts they end.
-// Pods no longer there, or finished, are forgotten.
-func (s *startup) observe(pods []*corev1.Pod, when time.Time) []observation {
+// observe takes a pod as the watch showed it at when; ok says its start
+// ends there. A finished pod is forgotten.
+func (s *startup) observe(pod *corev1.Pod, when time.Time) (o observation, ok bool) {
+	if podsource.IsMirror(pod) {
+		return observation{}, false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []observation
-	seen := make(map[types.UID]bool, len(pods))
-	for _, pod := range pods {
-		if podsource.IsStatic(pod) || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-			continue
-		}
-		seen[pod.UID] = true
-		p := s.pods[pod.UID]
-		if p == nil {
-			if pod.Status.StartTime.IsZero() {
-				s.pods[pod.UID] = &podStartup{}
-			}
-			continue
-		}
-		if p.recorded || !containersStarted(pod) {
-			continue
-		}
-		p.recorded = true
-		excluded := append(slices.Clone(p.pulls), mapValues(p.inits)...)
-		total := when.Sub(pod.CreationTimestamp.Time)
-		o := observation{sli: total - covered(excluded, pod.CreationTimestamp.Time, when), total: total}
-		klog.V(2).InfoS("Observed pod startup duration", "pod", klog.KObj(pod), "podStartSLOduration", o.sli,
-			"podStartE2EDuration", o.total, "podCreationTimestamp", pod.CreationTimestamp.Time, "watchObservedRunningTime", when)
-		out = append(out, o)
-		// The pod stays, recorded, so that it is not followed again.
-		p.pulls, p.inits = nil, nil
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		delete(s.pods, pod.UID)
+		return observation{}, false
 	}
-	for uid := range s.pods {
-		if !seen[uid] {
-			delete(s.pods, uid)
+	p := s.pods[pod.UID]
+	if p == nil {
+		if pod.Status.StartTime.IsZero() {
+			s.pods[pod.UID] = &podStartup{}
 		}
+		return observation{}, false
 	}
-	return out
+	if p.recorded || !containersStarted(pod) {
+		return observation{}, false
+	}
+	// The pod stays, recorded, so that it is not followed again.
+	p.recorded = true
+	excluded := append(slices.Clone(p.pulls), mapValues(p.inits)...)
+	p.pulls, p.inits = nil, nil
+	total := when.Sub(pod.CreationTimestamp.Time)
+	o = observation{sli: total - covered(excluded, pod.CreationTimestamp.Time, when), total: total}
+	klog.V(2).InfoS("Observed pod startup duration", "pod", klog.KObj(pod), "podStartSLOduration", o.sli.Seconds(),
+		"podStartE2EDuration", o.total, "podCreationTimestamp", pod.CreationTimestamp.Time, "watchObservedRunningTime", when)
+	return o, true
+}
+
+// forget drops a pod that is gone.
+func (s *startup) forget(uid types.UID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.pods, uid)
 }
 
 // containersStarted says whether the pod's status shows every container of

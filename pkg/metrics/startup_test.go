@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/kubelet-lite/kubelet-lite/pkg/podsource"
 )
@@ -23,7 +24,6 @@ func apiPod(uid string, started bool) *corev1.Pod {
 	p := &corev1.Pod{}
 	p.UID, p.Namespace, p.Name = types.UID(uid), "default", "p-"+uid
 	p.CreationTimestamp = metav1.NewTime(t0)
-	p.Annotations = map[string]string{podsource.ConfigSourceAnnotation: podsource.APISource}
 	p.Spec.Containers = []corev1.Container{{Name: "app"}}
 	if started {
 		p.Status.Phase = corev1.PodRunning
@@ -93,9 +93,9 @@ func TestPodStartSLI(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			k := New()
-			k.ObservePods([]*corev1.Pod{apiPod("a", false)}, t0)
+			k.observePod(apiPod("a", false), t0)
 			tc.feed(k, "a")
-			k.ObservePods([]*corev1.Pod{apiPod("a", true)}, at(tc.observeAt))
+			k.observePod(apiPod("a", true), at(tc.observeAt))
 			n, sli := histogram(t, k.podStartSLI)
 			if n != 1 || !near(sli, tc.wantSLI) {
 				t.Errorf("SLI: %d observations, sum %v; want 1, %v", n, sli, tc.wantSLI)
@@ -105,7 +105,7 @@ func TestPodStartSLI(t *testing.T) {
 				t.Errorf("total: %d observations, sum %v; want 1, %v", n, total, tc.wantTotal)
 			}
 			// Seen again: the pod's start is not observed twice.
-			k.ObservePods([]*corev1.Pod{apiPod("a", true)}, at(tc.observeAt+5))
+			k.observePod(apiPod("a", true), at(tc.observeAt+5))
 			if n, _ := histogram(t, k.podStartSLI); n != 1 {
 				t.Errorf("SLI observations after a second look = %d, want 1", n)
 			}
@@ -114,10 +114,10 @@ func TestPodStartSLI(t *testing.T) {
 }
 
 func TestPodStartSLINotObserved(t *testing.T) {
-	static := apiPod("s", false)
-	static.Annotations[podsource.ConfigSourceAnnotation] = "file"
-	staticStarted := apiPod("s", true)
-	staticStarted.Annotations[podsource.ConfigSourceAnnotation] = "file"
+	mirror := apiPod("m", false)
+	mirror.Annotations = map[string]string{podsource.ConfigMirrorAnnotation: "x"}
+	mirrorStarted := apiPod("m", true)
+	mirrorStarted.Annotations = mirror.Annotations
 	partly := apiPod("p", true)
 	partly.Spec.Containers = append(partly.Spec.Containers, corev1.Container{Name: "second"})
 	cases := []struct {
@@ -126,15 +126,15 @@ func TestPodStartSLINotObserved(t *testing.T) {
 		second *corev1.Pod
 	}{
 		{"started by an earlier agent (startTime when first seen)", apiPod("a", true), apiPod("a", true)},
-		{"a static pod", static, staticStarted},
+		{"a mirror pod", mirror, mirrorStarted},
 		{"one of two containers started", apiPod("p", false), partly},
 		{"no status yet", apiPod("n", false), apiPod("n", false)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			k := New()
-			k.ObservePods([]*corev1.Pod{tc.first}, t0)
-			k.ObservePods([]*corev1.Pod{tc.second}, at(3))
+			k.observePod(tc.first, t0)
+			k.observePod(tc.second, at(3))
 			if n, _ := histogram(t, k.podStartSLI); n != 0 {
 				t.Errorf("SLI observations = %d, want 0", n)
 			}
@@ -144,10 +144,11 @@ func TestPodStartSLINotObserved(t *testing.T) {
 
 func TestPodStartSLIForgetsGonePods(t *testing.T) {
 	k := New()
-	k.ObservePods([]*corev1.Pod{apiPod("a", false)}, t0)
-	k.ObservePods(nil, at(1))
+	events := k.PodEvents()
+	events.OnAdd(apiPod("a", false), false)
+	events.OnDelete(cache.DeletedFinalStateUnknown{Key: "default/p-a", Obj: apiPod("a", false)})
 	// Back with a running status: it is a pod this agent never saw start.
-	k.ObservePods([]*corev1.Pod{apiPod("a", true)}, at(2))
+	events.OnUpdate(apiPod("a", false), apiPod("a", true))
 	if n, _ := histogram(t, k.podStartSLI); n != 0 {
 		t.Errorf("SLI observations = %d, want 0", n)
 	}
