@@ -113,3 +113,31 @@ func TestInitContainerRunsLeftOutOfSLI(t *testing.T) {
 		t.Errorf("total %v - SLI %v = %v, want the init container's 3 s (not the sidecar's)", total, sli, d)
 	}
 }
+
+func TestSpecChanged(t *testing.T) {
+	base := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "a"}}}}
+	base.UID, base.Labels = "u", map[string]string{"app": "x"}
+	with := func(change func(*corev1.Pod)) *corev1.Pod {
+		p := base.DeepCopy()
+		change(p)
+		return p
+	}
+	now := metav1.Now()
+	cases := []struct {
+		name string
+		cur  *corev1.Pod
+		want bool
+	}{
+		{"same object", base, false},
+		{"a copy", base.DeepCopy(), false},
+		{"new status", with(func(p *corev1.Pod) { p.Status.Phase = corev1.PodRunning; p.ResourceVersion = "9" }), false},
+		{"new image", with(func(p *corev1.Pod) { p.Spec.Containers[0].Image = "b" }), true},
+		{"new label", with(func(p *corev1.Pod) { p.Labels["tier"] = "web" }), true},
+		{"deleted", with(func(p *corev1.Pod) { p.DeletionTimestamp = &now }), true},
+	}
+	for _, tc := range cases {
+		if got := specChanged(base, tc.cur); got != tc.want {
+			t.Errorf("%s: specChanged = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -149,7 +149,7 @@ func (wk *worker) syncOnce(ctx context.Context) (time.Duration, error) {
 	switch {
 	case wk.synced == nil:
 		op = metrics.SyncCreate
-	case wk.synced != pod:
+	case specChanged(wk.synced, pod):
 		op = metrics.SyncUpdate
 	}
 	start := time.Now()
@@ -158,6 +158,17 @@ func (wk *worker) syncOnce(ctx context.Context) (time.Duration, error) {
 	p.cfg.Metrics.PodSynced(op, time.Since(start))
 	klog.V(4).InfoS("Synced pod", "pod", klog.KObj(pod), "duration", time.Since(start), "err", err)
 	return next, err
+}
+
+// specChanged says whether cur asks the node for something other than old
+// did: a new spec, labels or annotations (downward API files), or deletion.
+// A new copy of the same pod, or a new status, is not a change.
+func specChanged(old, cur *corev1.Pod) bool {
+	return old != cur && (old.UID != cur.UID ||
+		!equality.Semantic.DeepEqual(old.Spec, cur.Spec) ||
+		!equality.Semantic.DeepEqual(old.Labels, cur.Labels) ||
+		!equality.Semantic.DeepEqual(old.Annotations, cur.Annotations) ||
+		!equality.Semantic.DeepEqual(old.DeletionTimestamp, cur.DeletionTimestamp))
 }
 
 // sync drives the node one step towards pod, reports its status, and says
