@@ -14,6 +14,7 @@ import (
 	"github.com/kubelet-lite/kubelet-lite/pkg/config"
 	"github.com/kubelet-lite/kubelet-lite/pkg/image"
 	"github.com/kubelet-lite/kubelet-lite/pkg/logrotate"
+	"github.com/kubelet-lite/kubelet-lite/pkg/metrics"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podsource"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podworker"
 	"github.com/kubelet-lite/kubelet-lite/pkg/prober"
@@ -35,6 +36,8 @@ type agent struct {
 	vols        *volume.Manager
 	workers     *podworker.Workers
 	sources     []podsource.Source
+	// metrics are the agent's own, served on a cluster node's /metrics.
+	metrics *metrics.Kubelet
 }
 
 // build makes every part; nothing runs yet but what their constructors
@@ -60,8 +63,9 @@ func (a *agent) build(ctx context.Context) error {
 			klog.ErrorS(err, "Cleaning up the network of pods gone while the agent was down failed")
 		}
 	}
+	a.metrics = metrics.New()
 	if cfg.Kubeconfig != "" {
-		if a.cluster, err = newCluster(cfg, a.tree.Version(), a.rt, a.network); err != nil {
+		if a.cluster, err = newCluster(cfg, a.tree.Version(), a.rt, a.network, a.metrics); err != nil {
 			return err
 		}
 	}
@@ -81,6 +85,7 @@ func (a *agent) build(ctx context.Context) error {
 		Recorder:    recorder,
 		Statuses:    status.Files{Dir: cfg.StatusDir()},
 		Etc:         etcFiles(cfg),
+		Metrics:     a.metrics,
 	}
 	if a.network != nil {
 		podCfg.Network = a.network

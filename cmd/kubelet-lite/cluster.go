@@ -22,10 +22,12 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	clientmetrics "k8s.io/client-go/tools/metrics"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	"github.com/kubelet-lite/kubelet-lite/pkg/config"
+	"github.com/kubelet-lite/kubelet-lite/pkg/metrics"
 	"github.com/kubelet-lite/kubelet-lite/pkg/node"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podsource"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podworker"
@@ -60,7 +62,11 @@ type cluster struct {
 	pods atomic.Pointer[[]*corev1.Pod]
 }
 
-func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, pods *cniNetwork) (*cluster, error) {
+func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, pods *cniNetwork, km *metrics.Kubelet) (*cluster, error) {
+	// client-go's request metrics go to the agent's registry; client-go
+	// takes the first adapters a process registers.
+	clientGo := metrics.NewClientGo()
+	clientmetrics.Register(clientGo.RegisterOpts())
 	rest, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
@@ -79,7 +85,7 @@ func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, po
 		nodeIP:    ip,
 		getter:    volume.NewAPIGetter(client),
 		informers: informers.NewSharedInformerFactory(client, 0),
-		api:       &podsource.API{Client: client, NodeName: cfg.NodeName},
+		api:       &podsource.API{Client: client, NodeName: cfg.NodeName, Events: km.PodEvents()},
 		mirrors:   &podsource.Mirrors{Client: client, NodeName: cfg.NodeName},
 	}
 	svc := c.informers.Core().V1().Services()
@@ -123,13 +129,15 @@ func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, po
 	if err != nil {
 		return nil, err
 	}
+	podStats := statsPods(rt, cfg.CgroupRoot, c.api.Pod)
+	reg.MustRegister(km, clientGo, metrics.NewRuntimeCollector(rt.ListPods), collector.PressureCollector(podStats))
 	c.server, err = server.New(server.Config{
 		Addr:        net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port)),
 		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile, CertDir: filepath.Join(cfg.RootDir, "pki"),
 		NodeIPs: []net.IP{ip}, ClientCAFile: cfg.ClientCAFile, Client: client, NodeName: cfg.NodeName,
 		Logs: logSource{rt}, Streams: newStreamer(rt), HealthzAddr: cfg.HealthzAddr,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promLog{}}),
-		Stats:   collector, StatsPods: statsPods(rt, cfg.CgroupRoot, c.api.Pod), Pods: c.podList,
+		Stats:   collector, StatsPods: podStats, Pods: c.podList,
 	})
 	if err != nil {
 		return nil, err

@@ -122,7 +122,7 @@ func (i images) Ensure(ctx context.Context, ref string, policy corev1.PullPolicy
 	return podworker.Image{
 		Ref: img.Ref, ID: img.ID, RepoDigest: img.RepoDigest,
 		Entrypoint: img.Entrypoint, Cmd: img.Cmd, Env: img.Env,
-		WorkingDir: img.WorkingDir, User: img.User, Layers: img.Layers,
+		WorkingDir: img.WorkingDir, User: img.User, Layers: img.Layers, Size: img.Size,
 	}, pulled, nil
 }
 

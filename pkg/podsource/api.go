@@ -31,6 +31,10 @@ const coalesce = 50 * time.Millisecond
 type API struct {
 	Client   kubernetes.Interface
 	NodeName string
+	// Events, optional, also receives the informer's events: the node's
+	// pods (mirror pods too) as the watch delivers them, status changes
+	// included. It must not modify the pods.
+	Events cache.ResourceEventHandler
 
 	lister atomic.Pointer[corelisters.PodLister]
 }
@@ -68,6 +72,11 @@ func (a *API) Run(ctx context.Context, update func([]*corev1.Pod)) error {
 	})
 	if err != nil {
 		return fmt.Errorf("api pod source: %w", err)
+	}
+	if a.Events != nil {
+		if _, err := pods.Informer().AddEventHandler(a.Events); err != nil {
+			return fmt.Errorf("api pod source: %w", err)
+		}
 	}
 	factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), pods.Informer().HasSynced) {

@@ -22,6 +22,8 @@ type Image struct {
 	WorkingDir, User    string
 	// Layers are unpacked layer directories, lowest first.
 	Layers []string
+	// Size is the image's compressed size in bytes, 0 when not known.
+	Size int64
 }
 
 // process is a container's process as Kubernetes merges it with its image.

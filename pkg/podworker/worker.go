@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/klog/v2"
 
+	"github.com/kubelet-lite/kubelet-lite/pkg/metrics"
 	"github.com/kubelet-lite/kubelet-lite/pkg/podsource"
 	"github.com/kubelet-lite/kubelet-lite/pkg/sandbox"
 	"github.com/kubelet-lite/kubelet-lite/pkg/serviceenv"
@@ -67,10 +68,17 @@ type worker struct {
 	// oomReported maps a container to the attempt (ID) whose OOM kill was
 	// last told as an event.
 	oomReported map[string]string
+	// seen is when the worker was made: when this agent first saw the pod.
+	seen time.Time
+	// synced is the pod object the last sync was for, nil before the first.
+	synced *corev1.Pod
+	// runningSeen is set once the pod was reported Running, or was seen
+	// Running already, so its start duration is observed once.
+	runningSeen bool
 }
 
 func newWorker(parent *Workers, pod *corev1.Pod) *worker {
-	wk := &worker{parent: parent, pod: pod, wake: make(chan struct{}, 1), gone: make(chan struct{})}
+	wk := &worker{parent: parent, pod: pod, wake: make(chan struct{}, 1), gone: make(chan struct{}), seen: time.Now()}
 	wk.poke()
 	return wk
 }
@@ -137,10 +145,30 @@ func (wk *worker) syncOnce(ctx context.Context) (time.Duration, error) {
 		return time.Hour, nil
 	}
 	pod := wk.current()
+	op := metrics.SyncSync
+	switch {
+	case wk.synced == nil:
+		op = metrics.SyncCreate
+	case specChanged(wk.synced, pod):
+		op = metrics.SyncUpdate
+	}
 	start := time.Now()
 	next, err := wk.sync(ctx, pod)
+	wk.synced = pod
+	p.cfg.Metrics.PodSynced(op, time.Since(start))
 	klog.V(4).InfoS("Synced pod", "pod", klog.KObj(pod), "duration", time.Since(start), "err", err)
 	return next, err
+}
+
+// specChanged says whether cur asks the node for something other than old
+// did: a new spec, labels or annotations (downward API files), or deletion.
+// A new copy of the same pod, or a new status, is not a change.
+func specChanged(old, cur *corev1.Pod) bool {
+	return old != cur && (old.UID != cur.UID ||
+		!equality.Semantic.DeepEqual(old.Spec, cur.Spec) ||
+		!equality.Semantic.DeepEqual(old.Labels, cur.Labels) ||
+		!equality.Semantic.DeepEqual(old.Annotations, cur.Annotations) ||
+		!equality.Semantic.DeepEqual(old.DeletionTimestamp, cur.DeletionTimestamp))
 }
 
 // sync drives the node one step towards pod, reports its status, and says
@@ -178,6 +206,7 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	if err != nil {
 		return 0, err
 	}
+	wk.initContainersRan(pod, before)
 	plan := decide(pod, obs, wk.backOff(pod))
 	wk.rememberRestarts(plan, before)
 	waits := map[string]waiting{}
@@ -226,6 +255,7 @@ func (wk *worker) sync(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	}
 	wk.probe(pod, raw)
 	wk.reportOOMKills(pod, raw)
+	wk.initContainersRan(pod, raw)
 	// The phase is that of the containers as they are now; deciding again
 	// with a backoff that only looks (never records a restart) gives it.
 	phase := decide(pod, after, func(string, time.Time) time.Duration { return time.Second }).Phase
@@ -279,12 +309,26 @@ func (wk *worker) reportOOMKills(pod *corev1.Pod, raw map[string]sandbox.Contain
 			wk.oomReported = map[string]string{}
 		}
 		wk.oomReported[c.Name] = st.ID
+		wk.parent.cfg.Metrics.OOMKilled()
 		limit := "its pod's memory limit"
 		if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
 			limit = "its memory limit of " + q.String()
 		}
 		wk.parent.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "OOMKilling",
 			"Memory cgroup out of memory: container %s (restart %d) was killed at %s", c.Name, st.Attempt, limit)
+	}
+}
+
+// initContainersRan tells the metrics the runs of the pod's init
+// containers that exited, which its start SLI leaves out. Sidecars
+// (restartPolicy Always) keep running and are not left out.
+func (wk *worker) initContainersRan(pod *corev1.Pod, raw map[string]sandbox.ContainerStatus) {
+	for _, c := range pod.Spec.InitContainers {
+		st, ok := raw[c.Name]
+		sidecar := c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+		if ok && !sidecar && st.State == sandbox.StateExited {
+			wk.parent.cfg.Metrics.InitContainerRan(pod.UID, st.ID, st.StartedAt, st.FinishedAt)
+		}
 	}
 }
 
@@ -345,6 +389,14 @@ func (wk *worker) report(pod *corev1.Pod, st corev1.PodStatus) {
 	wk.mu.Lock()
 	wk.reported = &st
 	wk.mu.Unlock()
+	if !wk.runningSeen && st.Phase == corev1.PodRunning {
+		wk.runningSeen = true
+		// A pod the apiserver shows Running already was started by an
+		// earlier agent process, as upstream's kubelet judges it.
+		if pod.Status.Phase != corev1.PodRunning {
+			wk.parent.cfg.Metrics.PodRunning(wk.seen, time.Now())
+		}
+	}
 }
 
 // observe reads every container of pod from the runtime.
@@ -443,6 +495,7 @@ func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *tran
 		err = fmt.Errorf("start container %s: %w", c.Name, err)
 		return waiting{Reason: reasonCreateError, Message: err.Error()}, err
 	}
+	p.cfg.Metrics.ContainerStarted(metrics.ContainerType(pod, c.Name), s.Attempt > 0)
 	p.cfg.Recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container %s", c.Name)
 	p.cfg.Recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
 	if h := c.Lifecycle; h != nil && h.PostStart != nil && p.cfg.Probes != nil {
@@ -496,6 +549,9 @@ func (wk *worker) pullImage(ctx context.Context, pod *corev1.Pod, c *corev1.Cont
 		start = time.Now()
 		rec.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
 	})
+	if !start.IsZero() {
+		wk.parent.cfg.Metrics.ImagePulled(pod.UID, start, time.Now(), img.Size, err)
+	}
 	if err != nil {
 		reason, msg := pullFailedEvent(c, err)
 		rec.Event(pod, corev1.EventTypeWarning, reason, msg)
@@ -524,6 +580,7 @@ func pullFailedEvent(c *corev1.Container, err error) (reason, message string) {
 func (wk *worker) terminate(ctx context.Context) {
 	pod := wk.current()
 	p := wk.parent
+	defer func(start time.Time) { p.cfg.Metrics.PodSynced(metrics.SyncKill, time.Since(start)) }(time.Now())
 	grace := 30 * time.Second
 	if g := pod.DeletionGracePeriodSeconds; g != nil {
 		grace = time.Duration(*g) * time.Second

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/klog/v2"
 
+	"github.com/kubelet-lite/kubelet-lite/pkg/metrics"
 	"github.com/kubelet-lite/kubelet-lite/pkg/sandbox"
 	"github.com/kubelet-lite/kubelet-lite/pkg/translate"
 )
@@ -128,6 +129,9 @@ type Config struct {
 	// PullBackoff spaces the pulls of an image that failed to pull; nil means
 	// upstream's 10 s doubling to 300 s.
 	PullBackoff *flowcontrol.Backoff
+	// Metrics receives syncs, container starts, pulls and OOM kills; nil
+	// records none.
+	Metrics *metrics.Kubelet
 }
 
 // Workers owns one worker per desired pod.
