@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,9 +25,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-
-	"github.com/kubelet-lite/kubelet-lite/hack/cluster/pki/certs"
-	"github.com/kubelet-lite/kubelet-lite/test/e2e/cluster"
 )
 
 // TestClusterMetrics: the kubelet API's /metrics, read through the
@@ -43,7 +38,7 @@ import (
 // on a cgroup v2 host and absent on a cgroup v1 one.
 func TestClusterMetrics(t *testing.T) {
 	t.Parallel()
-	a, client := kmClusterAgent(t)
+	a, _, client := stClusterAgent(t)
 	lgCleanupPods(t, a, client)
 	lgWaitNodeReady(t, client, a.node, 90*time.Second)
 	lgWaitDefaultServiceAccount(t, client)
@@ -154,59 +149,6 @@ func TestClusterMetrics(t *testing.T) {
 			return restarts >= 1 && ooms >= 1, fmt.Sprintf("restarts %v, OOM kills %v", restarts, ooms)
 		})
 	})
-}
-
-// kmClusterAgent is stClusterAgent's node (a control plane, and the agent
-// serving its kubelet API on the e2e network namespace's routable address
-// with a certificate the apiserver trusts), with kmNodeAddress's check of
-// the namespace.
-func kmClusterAgent(t *testing.T) (*agent, kubernetes.Interface) {
-	t.Helper()
-	ip := kmNodeAddress(t)
-	c := cluster.Start(t, cluster.Options{})
-	a := newAgent(t)
-	ca, err := certs.LoadOrCreateAuthority(filepath.Join(c.Dir, "pki"), "kubelet-lite-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	serving, err := ca.Ensure(filepath.Join(c.Dir, "pki"), "kubelet-metrics-"+a.node, certs.Spec{
-		CommonName: a.node, DNSNames: []string{a.node}, IPs: []net.IP{ip}, Usage: certs.Server,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.extraArgs = []string{
-		"--kubeconfig", c.NodeKubeconfig(t, a.node), "--node-ip", ip.String(),
-		"--address", ip.String(), "--port", fmt.Sprint(freePort(t)),
-		"--healthz-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		"--tls-cert-file", serving.CertFile, "--tls-private-key-file", serving.KeyFile, "--client-ca-file", c.CAFile,
-	}
-	a.start()
-	return a, cluster.Client(t, c.AdminKubeconfig)
-}
-
-// kmNodeAddress is KL_E2E_NODE_IP, which hack/e2e-netns.sh puts on a link
-// of the network namespace it makes for the tests; the test only uses the
-// address, and fails when this namespace does not have it. (Unlike
-// stNodeAddress it does not compare the namespace with PID 1's, which a
-// sandbox may forbid reading.)
-func kmNodeAddress(t *testing.T) net.IP {
-	t.Helper()
-	ip := net.ParseIP(os.Getenv("KL_E2E_NODE_IP"))
-	if ip == nil {
-		t.Fatal("KL_E2E_NODE_IP is not set: run the e2e tests through hack/e2e-netns.sh (hack/test.sh does), which makes the network namespace and the node address this test needs")
-	}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
-			return ip
-		}
-	}
-	t.Fatalf("KL_E2E_NODE_IP %s is on no link of this network namespace (%v): run the tests through hack/e2e-netns.sh", ip, addrs)
-	return nil
 }
 
 // kmMetrics is one scrape of /metrics, by family name.
