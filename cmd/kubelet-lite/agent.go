@@ -61,7 +61,7 @@ func (a *agent) build(ctx context.Context) error {
 		}
 	}
 	if cfg.Kubeconfig != "" {
-		if a.cluster, err = newCluster(cfg, a.tree.Version(), a.rt, a.network); err != nil {
+		if a.cluster, err = newCluster(ctx, cfg, a.tree.Version(), a.rt, a.network); err != nil {
 			return err
 		}
 	}

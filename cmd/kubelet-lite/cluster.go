@@ -21,7 +21,6 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
@@ -60,10 +59,10 @@ type cluster struct {
 	pods atomic.Pointer[[]*corev1.Pod]
 }
 
-func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, pods *cniNetwork) (*cluster, error) {
-	rest, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
+func newCluster(ctx context.Context, cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, pods *cniNetwork) (*cluster, error) {
+	rest, err := clusterREST(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig: %w", err)
+		return nil, err
 	}
 	rest.UserAgent = "kubelet-lite/" + version.Version
 	client, err := kubernetes.NewForConfig(rest)
@@ -123,9 +122,13 @@ func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, po
 	if err != nil {
 		return nil, err
 	}
+	getCert, err := servingCertificate(ctx, cfg, client, ip)
+	if err != nil {
+		return nil, err
+	}
 	c.server, err = server.New(server.Config{
 		Addr:        net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port)),
-		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile, CertDir: filepath.Join(cfg.RootDir, "pki"),
+		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile, GetCertificate: getCert, CertDir: filepath.Join(cfg.RootDir, "pki"),
 		NodeIPs: []net.IP{ip}, ClientCAFile: cfg.ClientCAFile, Client: client, NodeName: cfg.NodeName,
 		Logs: logSource{rt}, Streams: newStreamer(rt), HealthzAddr: cfg.HealthzAddr,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promLog{}}),
