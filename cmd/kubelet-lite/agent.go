@@ -65,7 +65,7 @@ func (a *agent) build(ctx context.Context) error {
 	}
 	a.metrics = metrics.New()
 	if cfg.Kubeconfig != "" {
-		if a.cluster, err = newCluster(cfg, a.tree.Version(), a.rt, a.network, a.metrics); err != nil {
+		if a.cluster, err = newCluster(ctx, cfg, a.tree.Version(), a.rt, a.network, a.metrics); err != nil {
 			return err
 		}
 	}

@@ -21,7 +21,6 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 	clientmetrics "k8s.io/client-go/tools/metrics"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
@@ -62,14 +61,14 @@ type cluster struct {
 	pods atomic.Pointer[[]*corev1.Pod]
 }
 
-func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, pods *cniNetwork, km *metrics.Kubelet) (*cluster, error) {
+func newCluster(ctx context.Context, cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, pods *cniNetwork, km *metrics.Kubelet) (*cluster, error) {
 	// client-go's request metrics go to the agent's registry; client-go
 	// takes the first adapters a process registers.
 	clientGo := metrics.NewClientGo()
 	clientmetrics.Register(clientGo.RegisterOpts())
-	rest, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
+	rest, err := clusterREST(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig: %w", err)
+		return nil, err
 	}
 	rest.UserAgent = "kubelet-lite/" + version.Version
 	client, err := kubernetes.NewForConfig(rest)
@@ -131,9 +130,13 @@ func newCluster(cfg config.Config, cgroupVersion string, rt *sandbox.Runtime, po
 	}
 	podStats := statsPods(rt, cfg.CgroupRoot, c.api.Pod)
 	reg.MustRegister(km, clientGo, metrics.NewRuntimeCollector(rt.ListPods), collector.PressureCollector(podStats))
+	getCert, err := servingCertificate(ctx, cfg, client, ip)
+	if err != nil {
+		return nil, err
+	}
 	c.server, err = server.New(server.Config{
 		Addr:        net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port)),
-		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile, CertDir: filepath.Join(cfg.RootDir, "pki"),
+		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile, GetCertificate: getCert, CertDir: filepath.Join(cfg.RootDir, "pki"),
 		NodeIPs: []net.IP{ip}, ClientCAFile: cfg.ClientCAFile, Client: client, NodeName: cfg.NodeName,
 		Logs: logSource{rt}, Streams: newStreamer(rt), HealthzAddr: cfg.HealthzAddr,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promLog{}}),

@@ -48,6 +48,10 @@ func newRunCmd() *cobra.Command {
 	f.StringVar(&cfg.CgroupRoot, "cgroup-root", cfg.CgroupRoot, "cgroup under which kubepods is made")
 	f.Int64Var(&cfg.PodPidsLimit, "pod-pids-limit", cfg.PodPidsLimit, "pids.max of every pod; -1 for unlimited")
 	f.StringVar(&cfg.Kubeconfig, "kubeconfig", cfg.Kubeconfig, "kubeconfig of the cluster this node joins; none runs static pods only")
+	f.StringVar(&cfg.BootstrapKubeconfig, "bootstrap-kubeconfig", cfg.BootstrapKubeconfig, "kubeconfig (a bootstrap token) that asks the cluster for the node's client certificate when --kubeconfig has no valid one; --kubeconfig is then written")
+	f.StringVar(&cfg.CertDir, "cert-dir", cfg.CertDir, "directory of the certificates the cluster issues to the node (default: <root-dir>/pki)")
+	f.BoolVar(&cfg.RotateCertificates, "rotate-certificates", cfg.RotateCertificates, "renew the client certificate through a CSR before it expires")
+	f.BoolVar(&cfg.RotateServerCertificates, "rotate-server-certificates", cfg.RotateServerCertificates, "get the kubelet API's serving certificate from the cluster through a CSR (signer kubernetes.io/kubelet-serving) and renew it")
 	f.StringVar(&cfg.NodeIP, "node-ip", cfg.NodeIP, "the node's address (default: the host's first non-loopback IPv4)")
 	f.StringVar(&cfg.Address, "address", cfg.Address, "address of the kubelet API")
 	f.IntVar(&cfg.Port, "port", cfg.Port, "port of the kubelet API")
@@ -87,6 +91,11 @@ func run(ctx context.Context, cfg config.Config) error {
 	}
 	defer a.broadcaster.Shutdown()
 	a.start(ctx)
+	healthz := ""
+	if a.cluster != nil {
+		healthz = cfg.HealthzAddr // served with the kubelet API
+	}
+	go notifyReady(ctx, healthz)
 	a.workers.Run(ctx)
 	klog.InfoS("kubelet-lite stopped; pods keep running")
 	return nil

@@ -1,5 +1,6 @@
 # The control-plane components and the agent, as up.sh starts them. Sourced by up.sh, which sets
-# dir, node, the *_port variables and server, and defines start and wait_until.
+# dir, node, the *_port variables, server, apiserver_args and controller_manager_args (extra
+# arguments of those two), and defines start and wait_until.
 
 # curl_ok URL [CURL ARGS...] succeeds when URL answers 200 with body "ok" (or etcd's health JSON).
 curl_ok() {
@@ -37,7 +38,7 @@ start_apiserver() {
 		--kubelet-preferred-address-types InternalIP,Hostname \
 		--service-account-issuer https://kubernetes.default.svc.cluster.local \
 		--service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-		--cert-dir "$dir/apiserver-certs" --profiling=false -v 1
+		--cert-dir "$dir/apiserver-certs" --profiling=false -v 1 ${apiserver_args[@]+"${apiserver_args[@]}"}
 	wait_until apiserver 180 curl_ok "https://127.0.0.1:$api_port/readyz" \
 		--cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key"
 }
@@ -54,7 +55,7 @@ start_controllers() {
 		--use-service-account-credentials --root-ca-file "$pki/ca.crt" \
 		--service-account-private-key-file "$pki/sa.key" \
 		--cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
-		--cluster-name kubelet-lite --profiling=false -v 1
+		--cluster-name kubelet-lite --profiling=false -v 1 ${controller_manager_args[@]+"${controller_manager_args[@]}"}
 	kc=$dir/scheduler.kubeconfig
 	start scheduler "$cluster_bin/kube-scheduler" \
 		--kubeconfig "$kc" --authentication-kubeconfig "$kc" --authorization-kubeconfig "$kc" \

@@ -8,6 +8,7 @@
 # clusters in different dirs can run side by side. down.sh stops it.
 #
 # Usage: hack/cluster/up.sh [--dir DIR] [--node NAME] [--node-address IP] [--no-agent] [--agent native|vm]
+#                           [--apiserver-arg ARG]... [--controller-manager-arg ARG]...
 #   --dir DIR     cluster dir: PKI, kubeconfigs, etcd data, logs, PIDs (default $KL_CLUSTER_DIR,
 #                 else $KL_CACHE/cluster/run)
 #   --node NAME   the node's name (default: this host's short name, lower case)
@@ -16,6 +17,9 @@
 #                 refuses loopback; hack/e2e-netns.sh makes a network namespace with a routable one.
 #   --no-agent    start only the control plane
 #   --agent MODE  force native or vm instead of choosing by the kernel's cgroups
+#   --apiserver-arg ARG, --controller-manager-arg ARG
+#                 one more argument for that component, after its own (tests use these for
+#                 bootstrap-token authentication or a short certificate signing duration)
 # Prints `export KUBECONFIG=DIR/admin.kubeconfig` last. On failure it stops what it started.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
@@ -25,6 +29,8 @@ dir=${KL_CLUSTER_DIR:-$KL_CACHE/cluster/run}
 node=$(hostname -s | tr '[:upper:]' '[:lower:]')
 agent=auto
 node_address=127.0.0.1
+apiserver_args=()
+controller_manager_args=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--dir) dir=${2:?--dir needs a dir}; shift 2 ;;
@@ -32,7 +38,9 @@ while [ $# -gt 0 ]; do
 	--node-address) node_address=${2:?--node-address needs an IP}; shift 2 ;;
 	--no-agent) agent=none; shift ;;
 	--agent) agent=${2:?--agent needs native or vm}; shift 2 ;;
-	-h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--apiserver-arg) apiserver_args+=("${2:?--apiserver-arg needs an argument}"); shift 2 ;;
+	--controller-manager-arg) controller_manager_args+=("${2:?--controller-manager-arg needs an argument}"); shift 2 ;;
+	-h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "up.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done

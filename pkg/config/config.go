@@ -49,6 +49,17 @@ type Config struct {
 	// Kubeconfig makes the agent a node of the cluster it names; "" runs
 	// static pods only.
 	Kubeconfig string
+	// BootstrapKubeconfig, when Kubeconfig has no valid client certificate,
+	// asks the cluster for one (a CSR made with its bootstrap token) and
+	// writes Kubeconfig pointing at it.
+	BootstrapKubeconfig string
+	// CertDir holds the client and serving certificates the cluster
+	// issues; "" means RootDir/pki.
+	CertDir string
+	// RotateCertificates renews the client certificate through a CSR
+	// before it expires; RotateServerCertificates gets the kubelet API's
+	// serving certificate from the cluster the same way.
+	RotateCertificates, RotateServerCertificates bool
 	// NodeIP is the address the node reports; "" picks the host's first.
 	NodeIP string
 	// Address and Port are where the kubelet API listens (TLS).
@@ -173,6 +184,7 @@ func (c *Config) Validate() error {
 	if c.Port < 1 || c.Port > 65535 {
 		errs = append(errs, fmt.Errorf("--port %d: want 1-65535", c.Port))
 	}
+	errs = append(errs, c.validateCertificates()...)
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("--tls-cert-file and --tls-private-key-file go together"))
 	}
@@ -194,6 +206,25 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--file-check-frequency %s: want a positive duration", c.FileCheckFrequency))
 	}
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateCertificates() []error {
+	var errs []error
+	for flag, set := range map[string]bool{
+		"--bootstrap-kubeconfig": c.BootstrapKubeconfig != "", "--rotate-certificates": c.RotateCertificates,
+		"--rotate-server-certificates": c.RotateServerCertificates,
+	} {
+		if set && c.Kubeconfig == "" {
+			errs = append(errs, fmt.Errorf("%s needs --kubeconfig: the node's credentials go there", flag))
+		}
+	}
+	if c.RotateServerCertificates && c.TLSCertFile != "" {
+		errs = append(errs, errors.New("--rotate-server-certificates and --tls-cert-file exclude each other"))
+	}
+	if c.CertDir != "" && !filepath.IsAbs(c.CertDir) {
+		errs = append(errs, fmt.Errorf("--cert-dir %q is not an absolute path", c.CertDir))
+	}
+	return errs
 }
 
 func (c *Config) validateNetwork() []error {
@@ -274,6 +305,14 @@ func (c *Config) ContainerLogMaxBytes() int64 {
 		return 0
 	}
 	return q.Value()
+}
+
+// CertificateDir is where the cluster's certificates for this node are kept.
+func (c *Config) CertificateDir() string {
+	if c.CertDir != "" {
+		return c.CertDir
+	}
+	return filepath.Join(c.RootDir, "pki")
 }
 
 // ImageDir is where the image store keeps layers and metadata.

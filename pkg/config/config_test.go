@@ -35,6 +35,16 @@ func TestValidate(t *testing.T) {
 		{name: "api only", mutate: func(c *Config) { c.PodManifestPath, c.Kubeconfig = "", "/etc/kubelet.conf" }},
 		{name: "bad node ip", mutate: func(c *Config) { c.NodeIP = "10.0.0" }, wantErr: `--node-ip "10.0.0"`},
 		{name: "cert without key", mutate: func(c *Config) { c.TLSCertFile = "/a.crt" }, wantErr: "go together"},
+		{name: "bootstrap", mutate: func(c *Config) {
+			c.Kubeconfig, c.BootstrapKubeconfig, c.CertDir = "/etc/kubelet.conf", "/etc/bootstrap.conf", "/var/lib/kl/pki"
+			c.RotateCertificates, c.RotateServerCertificates = true, true
+		}},
+		{name: "bootstrap without kubeconfig", mutate: func(c *Config) { c.BootstrapKubeconfig = "/etc/bootstrap.conf" }, wantErr: "--bootstrap-kubeconfig needs --kubeconfig"},
+		{name: "rotation without kubeconfig", mutate: func(c *Config) { c.RotateCertificates = true }, wantErr: "--rotate-certificates needs --kubeconfig"},
+		{name: "server rotation and serving files", mutate: func(c *Config) {
+			c.Kubeconfig, c.RotateServerCertificates, c.TLSCertFile, c.TLSKeyFile = "/k", true, "/a.crt", "/a.key"
+		}, wantErr: "exclude each other"},
+		{name: "relative cert dir", mutate: func(c *Config) { c.CertDir = "pki" }, wantErr: `--cert-dir "pki"`},
 		{name: "no pods", mutate: func(c *Config) { c.MaxPods = 0 }, wantErr: "--max-pods 0"},
 		{name: "log max size", mutate: func(c *Config) { c.ContainerLogMaxSize = "64Ki" }},
 		{name: "log max size not a quantity", mutate: func(c *Config) { c.ContainerLogMaxSize = "ten megs" }, wantErr: `--container-log-max-size "ten megs"`},

@@ -52,6 +52,9 @@ type Config struct {
 	// is generated once in CertDir (kubelet.crt, kubelet.key), as the
 	// kubelet does.
 	TLSCertFile, TLSKeyFile string
+	// GetCertificate, when set, supplies the serving certificate at each
+	// handshake (a rotating one) instead of TLSCertFile or a generated one.
+	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	// CertDir holds the generated serving certificate.
 	CertDir string
 	// NodeIPs are put in a generated serving certificate.
@@ -242,26 +245,18 @@ func newHTTPServer(ctx context.Context, h http.Handler, tlsConfig *tls.Config) *
 // serverTLS loads or generates the serving certificate and asks clients for
 // a certificate, which the x509 authenticator verifies.
 func serverTLS(cfg Config) (*tls.Config, error) {
-	certFile, keyFile := cfg.TLSCertFile, cfg.TLSKeyFile
-	if certFile == "" && keyFile == "" {
-		if cfg.CertDir == "" {
-			return nil, errors.New("no serving certificate and no directory to generate one in")
-		}
-		certFile = filepath.Join(cfg.CertDir, "kubelet.crt")
-		keyFile = filepath.Join(cfg.CertDir, "kubelet.key")
-		if err := ensureSelfSigned(certFile, keyFile, cfg.NodeName, cfg.NodeIPs); err != nil {
+	c := &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: cfg.GetCertificate,
+		ClientAuth:     tls.RequestClientCert,
+		NextProtos:     []string{"h2", "http/1.1"},
+	}
+	if cfg.GetCertificate == nil {
+		cert, err := servingCertificate(cfg)
+		if err != nil {
 			return nil, err
 		}
-	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("load serving certificate: %w", err)
-	}
-	c := &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequestClientCert,
-		NextProtos:   []string{"h2", "http/1.1"},
+		c.Certificates = []tls.Certificate{cert}
 	}
 	if cfg.ClientCAFile != "" {
 		// Only the names of acceptable CAs sent to the client; the
@@ -276,6 +271,27 @@ func serverTLS(cfg Config) (*tls.Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// servingCertificate loads TLSCertFile, or a self-signed certificate it
+// generates once in CertDir.
+func servingCertificate(cfg Config) (tls.Certificate, error) {
+	certFile, keyFile := cfg.TLSCertFile, cfg.TLSKeyFile
+	if certFile == "" && keyFile == "" {
+		if cfg.CertDir == "" {
+			return tls.Certificate{}, errors.New("no serving certificate and no directory to generate one in")
+		}
+		certFile = filepath.Join(cfg.CertDir, "kubelet.crt")
+		keyFile = filepath.Join(cfg.CertDir, "kubelet.key")
+		if err := ensureSelfSigned(certFile, keyFile, cfg.NodeName, cfg.NodeIPs); err != nil {
+			return tls.Certificate{}, err
+		}
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("load serving certificate: %w", err)
+	}
+	return cert, nil
 }
 
 // ensureSelfSigned generates a self-signed serving certificate for host and

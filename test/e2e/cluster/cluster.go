@@ -31,6 +31,11 @@ type Options struct {
 	// Timeout bounds up.sh, which builds the control plane when it is not
 	// cached. Default 30 minutes.
 	Timeout time.Duration
+	// APIServerArgs and ControllerManagerArgs are flags added to the
+	// components' command lines (after up.sh's own, so a repeated flag
+	// overrides), e.g. --enable-bootstrap-token-auth or a short
+	// --cluster-signing-duration. Each element is one argument.
+	APIServerArgs, ControllerManagerArgs []string
 }
 
 // Cluster is a running control plane.
@@ -78,7 +83,14 @@ func Start(t testing.TB, opts Options) *Cluster {
 	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
 	defer cancel()
 	start := time.Now()
-	out, err := runScript(ctx, repo, "up.sh", "--no-agent", "--dir", opts.Dir)
+	args := []string{"--no-agent", "--dir", opts.Dir}
+	for _, a := range opts.APIServerArgs {
+		args = append(args, "--apiserver-arg", a)
+	}
+	for _, a := range opts.ControllerManagerArgs {
+		args = append(args, "--controller-manager-arg", a)
+	}
+	out, err := runScript(ctx, repo, "up.sh", args...)
 	if err != nil {
 		c.logTails(t)
 		t.Fatalf("hack/cluster/up.sh: %v\n%s", err, out)
