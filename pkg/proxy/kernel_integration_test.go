@@ -27,7 +27,7 @@ import (
 	"github.com/kubelet-lite/kubelet-lite/pkg/proxy"
 )
 
-func requireIPVS(t *testing.T) {
+func requireIPVS(t testing.TB) {
 	t.Helper()
 	if err := proxy.Available(); err != nil {
 		t.Fatalf("this test needs a kernel with ip_vs; run it in the node VM (hack/proxy-vmtest.sh): %v", err)
@@ -42,7 +42,7 @@ type node struct {
 	addrs *proxy.Dummy
 }
 
-func newNode(t *testing.T) *node {
+func newNode(t testing.TB) *node {
 	t.Helper()
 	requireIPVS(t)
 	ns := newNetns(t)
@@ -226,12 +226,7 @@ func TestKernelSyncScale(t *testing.T) {
 			t.Fatalf("KL_PROXY_SCALE=%q: %v", v, err)
 		}
 	}
-	var svcs []*v1.Service
-	for i := range count {
-		s := webService(fmt.Sprintf("10.%d.%d.%d", 96+i/65536, i/256%256, i%256))
-		s.Name = fmt.Sprintf("web-%d", i)
-		svcs = append(svcs, s)
-	}
+	svcs := scaleServices(count)
 	slices := scaleSlices(svcs, 3)
 	s := proxy.NewSyncer(n.ipvs, n.addrs)
 

@@ -246,7 +246,7 @@ func TestSyncReportsStaleUDP(t *testing.T) {
 	}
 }
 
-func mustOK(t *testing.T, err error) {
+func mustOK(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
