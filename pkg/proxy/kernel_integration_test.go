@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -268,4 +269,47 @@ func TestKernelSyncScale(t *testing.T) {
 	}
 	t.Logf("services=%d compute=%v first-full-sync=%v one-change-sync=%v full-resync-no-change=%v",
 		count, computed, full, one, resync)
+}
+
+// TestKernelMasqueradeManyServices puts 10 000 Services into the masquerade set in one full sync,
+// then replaces 3 000 of them in one incremental sync: more elements than one netlink attribute
+// and than the default socket send buffer hold.
+func TestKernelMasqueradeManyServices(t *testing.T) {
+	n := newNode(t)
+	keys := func(from, to int) map[proxy.VSKey]bool {
+		out := map[proxy.VSKey]bool{}
+		for i := from; i < to; i++ {
+			out[proxy.VSKey{Address: netip.AddrFrom4([4]byte{10, byte(96 + i/65536), byte(i / 256), byte(i)}), Port: 80, Protocol: proxy.TCP}] = true
+		}
+		return out
+	}
+	m := proxy.NewNFTMasquerade(proxy.MasqueradeConfig{}, int(n.ns))
+	c, err := nftables.New(nftables.WithNetNSFd(int(n.ns)))
+	mustOK(t, err)
+	// check compares the set with the Services from..to-1 by count and at both ends.
+	check := func(what string, from, to int) {
+		t.Helper()
+		set, err := c.GetSetByName(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: proxy.NFTablesTable}, "services")
+		mustOK(t, err)
+		elems, err := c.GetSetElements(set)
+		mustOK(t, err)
+		got := map[string]bool{}
+		for _, e := range elems {
+			got[fmt.Sprint(e.Key[:4])] = true
+		}
+		ip := func(i int) string { return fmt.Sprint([]byte{10, byte(96 + i/65536), byte(i / 256), byte(i)}) }
+		if len(got) != to-from || !got[ip(from)] || !got[ip(to-1)] || got[ip(to)] || from > 0 && got[ip(from-1)] {
+			t.Errorf("%s: the set holds %d elements (%s: %v, %s: %v), want %d Services %d..%d", what, len(got),
+				ip(from), got[ip(from)], ip(to-1), got[ip(to-1)], to-from, from, to-1)
+		}
+	}
+
+	if err := m.Sync(keys(0, 10000), true); err != nil {
+		t.Fatalf("full sync of 10000: %v", err)
+	}
+	check("after the full sync", 0, 10000)
+	if err := m.Sync(keys(3000, 13000), false); err != nil {
+		t.Fatalf("incremental sync replacing 3000: %v", err)
+	}
+	check("after the incremental sync", 3000, 13000)
 }
