@@ -98,7 +98,7 @@ func dumpKernel(t *testing.T, ipvs proxy.IPVS) []string {
 	return out
 }
 
-func dumpAddrs(t *testing.T, a proxy.Addresses) []string {
+func dumpAddrs(t testing.TB, a proxy.Addresses) []string {
 	t.Helper()
 	ips, err := a.List()
 	if err != nil {
@@ -312,4 +312,68 @@ func TestKernelMasqueradeManyServices(t *testing.T) {
 		t.Fatalf("incremental sync replacing 3000: %v", err)
 	}
 	check("after the incremental sync", 3000, 13000)
+}
+
+// TestKernelRealServerTable checks the one-read table (/proc/net/ip_vs) against netlink's answer
+// for each virtual server.
+func TestKernelRealServerTable(t *testing.T) {
+	n := newNode(t)
+	for _, d := range []*proxy.Desired{
+		vs("10.96.0.10:80/TCP", nil, "10.244.0.1:8080=1", "10.244.0.2:8080=0"),
+		vs("10.96.0.53:53/UDP", persistent(600)),
+		vs("10.96.0.60:3868/SCTP", nil, "10.244.1.1:3868=3"),
+		vs("[fd00::10]:443/TCP", nil, "[fd00::1:1]:8443=1", "[fd00::1:2]:8443=2"),
+	} {
+		mustOK(t, n.ipvs.AddVirtualServer(d.VirtualServer))
+		for _, r := range d.RealServers {
+			mustOK(t, n.ipvs.AddRealServer(d.Key(), r))
+		}
+	}
+	table, err := n.ipvs.RealServerTable()
+	if err != nil {
+		t.Fatalf("RealServerTable: %v", err)
+	}
+	vss, err := n.ipvs.VirtualServers()
+	mustOK(t, err)
+	render := func(rss []proxy.RealServer) []string {
+		var out []string
+		for _, r := range rss {
+			out = append(out, fmt.Sprintf("%s w=%d", r.Key(), r.Weight))
+		}
+		sort.Strings(out)
+		return out
+	}
+	if len(table) != len(vss) || len(vss) != 4 {
+		t.Errorf("the table lists %d virtual servers, netlink %d, want 4", len(table), len(vss))
+	}
+	for _, v := range vss {
+		want, err := n.ipvs.RealServers(v.Key())
+		mustOK(t, err)
+		got, ok := table[v.Key()]
+		if !ok {
+			t.Errorf("%s is not in the table", v.Key())
+			continue
+		}
+		if d := diff(render(got), render(want)); d != "" {
+			t.Errorf("%s: %s", v.Key(), d)
+		}
+	}
+}
+
+// TestKernelDummyRecreated: the Dummy remembers its device; when someone re-creates the device it
+// finds the new one.
+func TestKernelDummyRecreated(t *testing.T) {
+	n := newNode(t)
+	mustOK(t, n.addrs.Ensure())
+	mustOK(t, n.addrs.Add(netip.MustParseAddr("10.96.0.10")))
+	old, err := n.nl.LinkByName(proxy.DummyDevice)
+	mustOK(t, err)
+	mustOK(t, n.nl.LinkDel(old))
+	mustOK(t, n.nl.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: proxy.DummyDevice}}))
+	if err := n.addrs.Add(netip.MustParseAddr("10.96.0.11")); err != nil {
+		t.Fatalf("add to the re-created device: %v", err)
+	}
+	if d := diff(dumpAddrs(t, n.addrs), []string{"10.96.0.11"}); d != "" {
+		t.Errorf("addresses: %s", d)
+	}
 }
