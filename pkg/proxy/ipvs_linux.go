@@ -153,8 +153,15 @@ func openInNetns(ns netns.NsHandle, path string) (*os.File, error) {
 	go func() {
 		runtime.LockOSThread() // not unlocked: the thread ends with this goroutine
 		f, err := func() (*os.File, error) {
-			if err := netns.Set(ns); err != nil {
-				return nil, fmt.Errorf("enter network namespace: %w", err)
+			cur, err := netns.Get()
+			if err != nil {
+				return nil, fmt.Errorf("current network namespace: %w", err)
+			}
+			defer cur.Close()
+			if !cur.Equal(ns) { // setns needs CAP_SYS_ADMIN; the usual case is without it
+				if err := netns.Set(ns); err != nil {
+					return nil, fmt.Errorf("enter network namespace: %w", err)
+				}
 			}
 			f, err := os.Open(path)
 			if err != nil {
