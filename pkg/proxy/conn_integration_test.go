@@ -29,7 +29,7 @@ import (
 // 10.250.i.1/24, backend side 10.250.i.2/24, its default route via the node) with a TCP server on
 // :8080 that answers every connection with its name and the client address it sees,
 // "backend-i 10.250.0.7". It returns the backend's address.
-func (n *node) addBackend(t *testing.T, i int) string {
+func (n *node) addBackend(t testing.TB, i int) string {
 	t.Helper()
 	bns := newNetns(t)
 	bh, err := netlink.NewHandleAt(bns, unix.NETLINK_ROUTE)
@@ -88,20 +88,27 @@ func (n *node) addBackend(t *testing.T, i int) string {
 
 // ask connects from the namespace ns to addr and returns the backend's answer.
 func ask(ns netns.NsHandle, addr string) (string, error) {
+	answer, _, err := askTimed(ns, addr)
+	return answer, err
+}
+
+// askTimed is ask that also returns how long the TCP connect took.
+func askTimed(ns netns.NsHandle, addr string) (answer string, connect time.Duration, err error) {
 	var c net.Conn
 	if err := inNetns(ns, func() (err error) {
+		start := time.Now()
 		c, err = net.DialTimeout("tcp4", addr, 10*time.Second)
+		connect = time.Since(start)
 		return err
 	}); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer c.Close()
-	mustDeadline := c.SetDeadline(time.Now().Add(10 * time.Second))
-	if mustDeadline != nil {
-		return "", mustDeadline
+	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return "", connect, err
 	}
 	line, err := bufio.NewReader(c).ReadString('\n')
-	return strings.TrimSpace(line), err
+	return strings.TrimSpace(line), connect, err
 }
 
 // spread connects count times and returns how many answers came from each backend.

@@ -79,6 +79,10 @@ type IPVS interface {
 	DeleteVirtualServer(VSKey) error
 
 	RealServers(VSKey) ([]RealServer, error)
+	// RealServerTable returns the real servers of many virtual servers in one read (a full sync
+	// would otherwise ask once per virtual server). A virtual server it leaves out is asked with
+	// RealServers; one it lists maps to all its real servers.
+	RealServerTable() (map[VSKey][]RealServer, error)
 	AddRealServer(VSKey, RealServer) error
 	UpdateRealServer(VSKey, RealServer) error
 	DeleteRealServer(VSKey, RSKey) error

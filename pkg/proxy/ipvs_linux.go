@@ -1,14 +1,18 @@
 package proxy
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
 	"sync"
 	"syscall"
 
 	"github.com/moby/ipvs"
+	"github.com/vishvananda/netns"
 )
 
 // Flags of an IPVS service (include/uapi/linux/ip_vs.h).
@@ -23,6 +27,7 @@ const (
 type KernelIPVS struct {
 	mu sync.Mutex
 	h  *ipvs.Handle
+	ns netns.NsHandle // for RealServerTable's /proc/net/ip_vs
 }
 
 var _ IPVS = (*KernelIPVS)(nil)
@@ -30,20 +35,31 @@ var _ IPVS = (*KernelIPVS)(nil)
 // NewKernelIPVS opens IPVS in the network namespace at netnsPath ("" = the caller's). It fails
 // when the kernel has no ip_vs.
 func NewKernelIPVS(netnsPath string) (*KernelIPVS, error) {
+	ns, err := netns.Get()
+	if netnsPath != "" {
+		ns, err = netns.GetFromPath(netnsPath)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open network namespace %q: %w", netnsPath, err)
+	}
 	h, err := ipvs.New(netnsPath)
 	if err != nil {
+		ns.Close()
 		return nil, fmt.Errorf("open ipvs: %w", err)
 	}
-	k := &KernelIPVS{h: h}
+	k := &KernelIPVS{h: h, ns: ns}
 	if _, err := h.GetServices(); err != nil {
-		h.Close()
+		k.Close()
 		return nil, fmt.Errorf("list ipvs services (is ip_vs loaded?): %w", err)
 	}
 	return k, nil
 }
 
 // Close releases the netlink socket.
-func (k *KernelIPVS) Close() { k.h.Close() }
+func (k *KernelIPVS) Close() {
+	k.h.Close()
+	k.ns.Close()
+}
 
 func (k *KernelIPVS) VirtualServers() ([]VirtualServer, error) {
 	k.mu.Lock()
@@ -109,6 +125,54 @@ func (k *KernelIPVS) RealServers(key VSKey) ([]RealServer, error) {
 		out = append(out, RealServer{Address: addr.Unmap(), Port: d.Port, Weight: d.Weight})
 	}
 	return out, nil
+}
+
+// RealServerTable reads /proc/net/ip_vs of the handle's network namespace: one read instead of a
+// netlink request per virtual server (the kernel's netlink API dumps one service's destinations at
+// a time).
+func (k *KernelIPVS) RealServerTable() (map[VSKey][]RealServer, error) {
+	f, err := openInNetns(k.ns, "/proc/thread-self/net/ip_vs")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// The kernel hands out at most a page per read and seeks to it from the table's start, so
+	// reading is already as batched as it gets; the buffer only spares small reads.
+	return parseIPVSTable(bufio.NewReaderSize(f, 64<<10))
+}
+
+// openInNetns opens a /proc/thread-self/net file of the network namespace ns. The open file keeps
+// showing that namespace, whichever thread reads it. It opens on a thread of its own, which the
+// runtime discards if it cannot return to its namespace.
+func openInNetns(ns netns.NsHandle, path string) (*os.File, error) {
+	type result struct {
+		f   *os.File
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // not unlocked: the thread ends with this goroutine
+		f, err := func() (*os.File, error) {
+			cur, err := netns.Get()
+			if err != nil {
+				return nil, fmt.Errorf("current network namespace: %w", err)
+			}
+			defer cur.Close()
+			if !cur.Equal(ns) { // setns needs CAP_SYS_ADMIN; the usual case is without it
+				if err := netns.Set(ns); err != nil {
+					return nil, fmt.Errorf("enter network namespace: %w", err)
+				}
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				return nil, fmt.Errorf("open %s: %w", path, err)
+			}
+			return f, nil
+		}()
+		done <- result{f, err}
+	}()
+	r := <-done
+	return r.f, r.err
 }
 
 func (k *KernelIPVS) AddRealServer(key VSKey, r RealServer) error {

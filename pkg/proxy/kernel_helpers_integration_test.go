@@ -15,7 +15,7 @@ import (
 
 // newNetns creates a network namespace (closed when the test ends; the kernel frees it with its
 // last reference) without leaving the calling thread in it.
-func newNetns(t *testing.T) netns.NsHandle {
+func newNetns(t testing.TB) netns.NsHandle {
 	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -55,6 +55,18 @@ func inNetns(ns netns.NsHandle, fn func() error) error {
 		return fmt.Errorf("leave netns: %w", err)
 	}
 	return fnErr
+}
+
+// scaleServices returns count ClusterIP Services web-0, web-1, ... on VIPs 10.96.0.0, 10.96.0.1, ...
+// (port 80 → 8080).
+func scaleServices(count int) []*v1.Service {
+	var out []*v1.Service
+	for i := range count {
+		s := webService(fmt.Sprintf("10.%d.%d.%d", 96+i/65536, i/256%256, i%256))
+		s.Name = fmt.Sprintf("web-%d", i)
+		out = append(out, s)
+	}
+	return out
 }
 
 // scaleSlices returns one EndpointSlice per Service with per ready endpoints.

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -27,7 +28,7 @@ import (
 	"github.com/kubelet-lite/kubelet-lite/pkg/proxy"
 )
 
-func requireIPVS(t *testing.T) {
+func requireIPVS(t testing.TB) {
 	t.Helper()
 	if err := proxy.Available(); err != nil {
 		t.Fatalf("this test needs a kernel with ip_vs; run it in the node VM (hack/proxy-vmtest.sh): %v", err)
@@ -42,7 +43,7 @@ type node struct {
 	addrs *proxy.Dummy
 }
 
-func newNode(t *testing.T) *node {
+func newNode(t testing.TB) *node {
 	t.Helper()
 	requireIPVS(t)
 	ns := newNetns(t)
@@ -97,7 +98,7 @@ func dumpKernel(t *testing.T, ipvs proxy.IPVS) []string {
 	return out
 }
 
-func dumpAddrs(t *testing.T, a proxy.Addresses) []string {
+func dumpAddrs(t testing.TB, a proxy.Addresses) []string {
 	t.Helper()
 	ips, err := a.List()
 	if err != nil {
@@ -226,12 +227,7 @@ func TestKernelSyncScale(t *testing.T) {
 			t.Fatalf("KL_PROXY_SCALE=%q: %v", v, err)
 		}
 	}
-	var svcs []*v1.Service
-	for i := range count {
-		s := webService(fmt.Sprintf("10.%d.%d.%d", 96+i/65536, i/256%256, i%256))
-		s.Name = fmt.Sprintf("web-%d", i)
-		svcs = append(svcs, s)
-	}
+	svcs := scaleServices(count)
 	slices := scaleSlices(svcs, 3)
 	s := proxy.NewSyncer(n.ipvs, n.addrs)
 
@@ -273,4 +269,111 @@ func TestKernelSyncScale(t *testing.T) {
 	}
 	t.Logf("services=%d compute=%v first-full-sync=%v one-change-sync=%v full-resync-no-change=%v",
 		count, computed, full, one, resync)
+}
+
+// TestKernelMasqueradeManyServices puts 10 000 Services into the masquerade set in one full sync,
+// then replaces 3 000 of them in one incremental sync: more elements than one netlink attribute
+// and than the default socket send buffer hold.
+func TestKernelMasqueradeManyServices(t *testing.T) {
+	n := newNode(t)
+	keys := func(from, to int) map[proxy.VSKey]bool {
+		out := map[proxy.VSKey]bool{}
+		for i := from; i < to; i++ {
+			out[proxy.VSKey{Address: netip.AddrFrom4([4]byte{10, byte(96 + i/65536), byte(i / 256), byte(i)}), Port: 80, Protocol: proxy.TCP}] = true
+		}
+		return out
+	}
+	m := proxy.NewNFTMasquerade(proxy.MasqueradeConfig{}, int(n.ns))
+	c, err := nftables.New(nftables.WithNetNSFd(int(n.ns)))
+	mustOK(t, err)
+	// check compares the set with the Services from..to-1 by count and at both ends.
+	check := func(what string, from, to int) {
+		t.Helper()
+		set, err := c.GetSetByName(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: proxy.NFTablesTable}, "services")
+		mustOK(t, err)
+		elems, err := c.GetSetElements(set)
+		mustOK(t, err)
+		got := map[string]bool{}
+		for _, e := range elems {
+			got[fmt.Sprint(e.Key[:4])] = true
+		}
+		ip := func(i int) string { return fmt.Sprint([]byte{10, byte(96 + i/65536), byte(i / 256), byte(i)}) }
+		if len(got) != to-from || !got[ip(from)] || !got[ip(to-1)] || got[ip(to)] || from > 0 && got[ip(from-1)] {
+			t.Errorf("%s: the set holds %d elements (%s: %v, %s: %v), want %d Services %d..%d", what, len(got),
+				ip(from), got[ip(from)], ip(to-1), got[ip(to-1)], to-from, from, to-1)
+		}
+	}
+
+	if err := m.Sync(keys(0, 10000), true); err != nil {
+		t.Fatalf("full sync of 10000: %v", err)
+	}
+	check("after the full sync", 0, 10000)
+	if err := m.Sync(keys(3000, 13000), false); err != nil {
+		t.Fatalf("incremental sync replacing 3000: %v", err)
+	}
+	check("after the incremental sync", 3000, 13000)
+}
+
+// TestKernelRealServerTable checks the one-read table (/proc/net/ip_vs) against netlink's answer
+// for each virtual server.
+func TestKernelRealServerTable(t *testing.T) {
+	n := newNode(t)
+	for _, d := range []*proxy.Desired{
+		vs("10.96.0.10:80/TCP", nil, "10.244.0.1:8080=1", "10.244.0.2:8080=0"),
+		vs("10.96.0.53:53/UDP", persistent(600)),
+		vs("10.96.0.60:3868/SCTP", nil, "10.244.1.1:3868=3"),
+		vs("[fd00::10]:443/TCP", nil, "[fd00::1:1]:8443=1", "[fd00::1:2]:8443=2"),
+	} {
+		mustOK(t, n.ipvs.AddVirtualServer(d.VirtualServer))
+		for _, r := range d.RealServers {
+			mustOK(t, n.ipvs.AddRealServer(d.Key(), r))
+		}
+	}
+	table, err := n.ipvs.RealServerTable()
+	if err != nil {
+		t.Fatalf("RealServerTable: %v", err)
+	}
+	vss, err := n.ipvs.VirtualServers()
+	mustOK(t, err)
+	render := func(rss []proxy.RealServer) []string {
+		var out []string
+		for _, r := range rss {
+			out = append(out, fmt.Sprintf("%s w=%d", r.Key(), r.Weight))
+		}
+		sort.Strings(out)
+		return out
+	}
+	if len(table) != len(vss) || len(vss) != 4 {
+		t.Errorf("the table lists %d virtual servers, netlink %d, want 4", len(table), len(vss))
+	}
+	for _, v := range vss {
+		want, err := n.ipvs.RealServers(v.Key())
+		mustOK(t, err)
+		got, ok := table[v.Key()]
+		if !ok {
+			t.Errorf("%s is not in the table", v.Key())
+			continue
+		}
+		if d := diff(render(got), render(want)); d != "" {
+			t.Errorf("%s: %s", v.Key(), d)
+		}
+	}
+}
+
+// TestKernelDummyRecreated: the Dummy remembers its device; when someone re-creates the device it
+// finds the new one.
+func TestKernelDummyRecreated(t *testing.T) {
+	n := newNode(t)
+	mustOK(t, n.addrs.Ensure())
+	mustOK(t, n.addrs.Add(netip.MustParseAddr("10.96.0.10")))
+	old, err := n.nl.LinkByName(proxy.DummyDevice)
+	mustOK(t, err)
+	mustOK(t, n.nl.LinkDel(old))
+	mustOK(t, n.nl.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: proxy.DummyDevice}}))
+	if err := n.addrs.Add(netip.MustParseAddr("10.96.0.11")); err != nil {
+		t.Fatalf("add to the re-created device: %v", err)
+	}
+	if d := diff(dumpAddrs(t, n.addrs), []string{"10.96.0.11"}); d != "" {
+		t.Errorf("addresses: %s", d)
+	}
 }

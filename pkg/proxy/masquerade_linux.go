@@ -4,9 +4,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"slices"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
 )
 
 // NFTablesTable is the name of the proxy's nftables table (family ip).
@@ -37,8 +39,17 @@ func NewNFTMasquerade(cfg MasqueradeConfig, netnsFd int) *NFTMasquerade {
 	return &NFTMasquerade{cfg: cfg, netns: netnsFd}
 }
 
-func (m *NFTMasquerade) conn() (*nftables.Conn, error) {
-	var opts []nftables.ConnOption
+// elementsPerMessage bounds the elements of one set-element message: their list is one netlink
+// attribute, whose length (16 bits) an element of 24 bytes overflows beyond 2730 elements.
+const elementsPerMessage = 1000
+
+// conn opens nftables for a batch of about elems set elements. The batch goes to the kernel in one
+// sendmsg, which fails (EMSGSIZE) beyond the socket's send buffer, by default about 200 KiB or
+// 8000 elements; the buffer is sized to the batch (SO_SNDBUFFORCE, we have CAP_NET_ADMIN).
+func (m *NFTMasquerade) conn(elems int) (*nftables.Conn, error) {
+	opts := []nftables.ConnOption{nftables.WithSockOptions(func(c *netlink.Conn) error {
+		return c.SetWriteBuffer(64<<10 + 40*elems)
+	})}
 	if m.netns != 0 {
 		opts = append(opts, nftables.WithNetNSFd(m.netns))
 	}
@@ -50,7 +61,14 @@ func (m *NFTMasquerade) conn() (*nftables.Conn, error) {
 }
 
 func (m *NFTMasquerade) Sync(services map[VSKey]bool, full bool) error {
-	c, err := m.conn()
+	full = full || m.applied == nil
+	var add, del []nftables.SetElement
+	if full {
+		add = elements(services, nil)
+	} else {
+		add, del = elements(services, m.applied), elements(m.applied, services)
+	}
+	c, err := m.conn(len(add) + len(del))
 	if err != nil {
 		return err
 	}
@@ -59,13 +77,13 @@ func (m *NFTMasquerade) Sync(services map[VSKey]bool, full bool) error {
 		Table: table, Name: "services", Concatenation: true,
 		KeyType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService),
 	}
-	if full || m.applied == nil {
+	if full {
 		m.applied = nil
 		// add + delete + add in one batch: the table is replaced atomically, existing or not.
 		c.AddTable(table)
 		c.DelTable(table)
 		c.AddTable(table)
-		if err := c.AddSet(set, elements(services, nil)); err != nil {
+		if err := c.AddSet(set, nil); err != nil {
 			return fmt.Errorf("nftables set: %w", err)
 		}
 		chain := c.AddChain(&nftables.Chain{
@@ -73,16 +91,15 @@ func (m *NFTMasquerade) Sync(services map[VSKey]bool, full bool) error {
 			Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource,
 		})
 		c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: m.rule(set)})
-	} else {
-		if add := elements(services, m.applied); len(add) > 0 {
-			if err := c.SetAddElements(set, add); err != nil {
-				return fmt.Errorf("nftables add elements: %w", err)
-			}
+	}
+	for part := range slices.Chunk(add, elementsPerMessage) {
+		if err := c.SetAddElements(set, part); err != nil {
+			return fmt.Errorf("nftables add elements: %w", err)
 		}
-		if del := elements(m.applied, services); len(del) > 0 {
-			if err := c.SetDeleteElements(set, del); err != nil {
-				return fmt.Errorf("nftables delete elements: %w", err)
-			}
+	}
+	for part := range slices.Chunk(del, elementsPerMessage) {
+		if err := c.SetDeleteElements(set, part); err != nil {
+			return fmt.Errorf("nftables delete elements: %w", err)
 		}
 	}
 	if err := c.Flush(); err != nil {

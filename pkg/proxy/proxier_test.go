@@ -61,10 +61,11 @@ func backendIPs(n int) []string {
 	return out
 }
 
-// syncs collects the proxier's sync results.
+// syncs collects the proxier's sync results. stop ends the proxier before the test does.
 type syncs struct {
-	mu  sync.Mutex
-	all []proxy.SyncResult
+	mu   sync.Mutex
+	all  []proxy.SyncResult
+	stop func()
 }
 
 func (s *syncs) add(r proxy.SyncResult) {
@@ -84,7 +85,7 @@ func (s *syncs) latencies() []time.Duration {
 }
 
 // waitOK waits until a sync has succeeded.
-func (s *syncs) waitOK(t *testing.T) {
+func (s *syncs) waitOK(t testing.TB) {
 	t.Helper()
 	eventually(t, 60*time.Second, "a successful sync", func() string {
 		s.mu.Lock()
@@ -101,7 +102,7 @@ func (s *syncs) waitOK(t *testing.T) {
 }
 
 // startProxier runs a Proxier on client with the given kernel parts until the test ends.
-func startProxier(t *testing.T, client kubernetes.Interface, ipvs proxy.IPVS, addrs proxy.Addresses, cfg proxy.Config) *syncs {
+func startProxier(t testing.TB, client kubernetes.Interface, ipvs proxy.IPVS, addrs proxy.Addresses, cfg proxy.Config) *syncs {
 	t.Helper()
 	logger, ctx := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithCancel(ctx)
@@ -116,18 +117,19 @@ func startProxier(t *testing.T, client kubernetes.Interface, ipvs proxy.IPVS, ad
 	}
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
+	s.stop = sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	})
+	t.Cleanup(s.stop)
 	return s
 }
 
 // eventually polls cond until it returns "" (satisfied) or timeout passes, then fails with its
 // last answer.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() string) time.Duration {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() string) time.Duration {
 	t.Helper()
 	start := time.Now()
 	var last string

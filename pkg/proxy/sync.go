@@ -81,13 +81,19 @@ func (s *Syncer) syncFull(st State, stats *SyncStats) error {
 	for _, vs := range kernelVS {
 		current[vs.Key()] = &Desired{VirtualServer: vs}
 	}
+	table, err := s.ipvs.RealServerTable()
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
 	for key, d := range st.Services {
 		cur := current[key]
 		if cur != nil {
-			rss, err := s.ipvs.RealServers(key)
-			if err != nil {
-				errs = append(errs, err)
-				continue
+			rss, ok := table[key]
+			if !ok {
+				if rss, err = s.ipvs.RealServers(key); err != nil {
+					errs = append(errs, err)
+					continue
+				}
 			}
 			cur.RealServers = make(map[RSKey]RealServer, len(rss))
 			for _, r := range rss {

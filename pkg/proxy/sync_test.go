@@ -230,6 +230,26 @@ func TestSyncFullRepairsDrift(t *testing.T) {
 	e.expect([]string{"10.96.0.10:80/TCP rr", "  10.244.0.1:80 w=1"}, []string{"10.96.0.10"})
 }
 
+// A full sync reads real servers from RealServerTable, and with RealServers those it leaves out.
+func TestSyncFullRepairsRealServerDrift(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		unlisted bool
+	}{{"listed in the table", false}, {"left out of the table", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			web := vs("10.96.0.10:80/TCP", nil, "10.244.0.1:80=1")
+			st := state([]string{"10.96.0.10"}, web)
+			e.sync(st, false)
+			// Someone adds a real server behind the proxy's back.
+			mustOK(t, e.ipvs.AddRealServer(web.Key(), proxy.RealServer{Address: netip.MustParseAddr("10.244.0.9"), Port: 80, Weight: 1}))
+			e.ipvs.Unlisted = map[proxy.VSKey]bool{web.Key(): tt.unlisted}
+			e.sync(st, true)
+			e.expect([]string{"10.96.0.10:80/TCP rr", "  10.244.0.1:80 w=1"}, []string{"10.96.0.10"})
+		})
+	}
+}
+
 func TestSyncReportsStaleUDP(t *testing.T) {
 	e := newEnv(t)
 	dns := func(rss ...string) proxy.State {
@@ -246,7 +266,7 @@ func TestSyncReportsStaleUDP(t *testing.T) {
 	}
 }
 
-func mustOK(t *testing.T, err error) {
+func mustOK(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

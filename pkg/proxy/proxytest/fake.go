@@ -31,6 +31,8 @@ type IPVS struct {
 	Writes   int
 	// FailNext, when set, is returned (once) by the next mutating call.
 	FailNext error
+	// Unlisted are virtual servers RealServerTable leaves out, as the kernel's may.
+	Unlisted map[proxy.VSKey]bool
 }
 
 type service struct {
@@ -107,6 +109,23 @@ func (f *IPVS) RealServers(k proxy.VSKey) ([]proxy.RealServer, error) {
 	out := make([]proxy.RealServer, 0, len(s.dsts))
 	for _, d := range s.dsts {
 		out = append(out, d)
+	}
+	return out, nil
+}
+
+// RealServerTable lists every virtual server but those in Unlisted.
+func (f *IPVS) RealServerTable() (map[proxy.VSKey][]proxy.RealServer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[proxy.VSKey][]proxy.RealServer{}
+	for k, s := range f.services {
+		if f.Unlisted[k] {
+			continue
+		}
+		out[k] = make([]proxy.RealServer, 0, len(s.dsts))
+		for _, d := range s.dsts {
+			out[k] = append(out[k], d)
+		}
 	}
 	return out, nil
 }
