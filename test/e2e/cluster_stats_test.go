@@ -40,8 +40,9 @@ import (
 // This host runs cgroup v1, where the collector reads no pod or container
 // cgroup, and the pods have no network but loopback (the CNI bridge runs
 // only in the VM), which the summary leaves out: the node's CPU, memory
-// (from /proc) and filesystem are checked here; the pods' and containers'
-// figures are for the cgroup v2 VM.
+// (from /proc) and filesystem are checked here, and every pod's and
+// container's storage (which needs no cgroup); the pods' and containers' CPU
+// and memory figures are for the cgroup v2 VM.
 func TestClusterStats(t *testing.T) {
 	t.Parallel()
 	a, addr, client := stClusterAgent(t)
