@@ -124,11 +124,11 @@ func newCluster(ctx context.Context, cfg config.Config, cgroupVersion string, rt
 	// The agent's own metrics, served on the kubelet API's /metrics.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	collector, err := statsCollector(cfg.NodeName, cfg.RootDir, cfg.CgroupRoot)
+	collector, err := statsCollector(cfg)
 	if err != nil {
 		return nil, err
 	}
-	podStats := statsPods(rt, cfg.CgroupRoot, c.api.Pod)
+	podStats := statsPods(rt, cfg.CgroupRoot, newStatsDirs(cfg), c.api.Pod)
 	reg.MustRegister(km, clientGo, metrics.NewRuntimeCollector(rt.ListPods), collector.PressureCollector(podStats))
 	getCert, err := servingCertificate(ctx, cfg, client, ip)
 	if err != nil {

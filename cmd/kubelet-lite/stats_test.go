@@ -1,9 +1,13 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubelet-lite/kubelet-lite/pkg/sandbox"
 	"github.com/kubelet-lite/kubelet-lite/pkg/stats"
@@ -75,4 +79,52 @@ func TestStatsPod(t *testing.T) {
 			t.Errorf("statsPod cgroups = %q, %q; want kubepods/podu2, kubepods/podu2/c", got.CgroupPath, got.Containers[0].CgroupPath)
 		}
 	})
+}
+
+func TestStatsStorage(t *testing.T) {
+	root := t.TempDir()
+	vols := filepath.Join(root, "pods", "u1", "volumes")
+	for _, d := range []string{"kubernetes.io~empty-dir/data", "kubernetes.io~configmap/conf", "kubernetes.io~secret/token",
+		"kubernetes.io~projected/kube-api-access", "kubernetes.io~downward-api/info", "not-a-plugin/x"} {
+		if err := os.MkdirAll(filepath.Join(vols, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dirs := statsDirs{logs: "/var/log/pods", volumes: filepath.Join(root, "pods"), etc: "/var/lib/kl/etc"}
+	sp := stats.Pod{UID: "u1", Namespace: "default", Name: "web", Containers: []stats.Container{{Name: "app"}}}
+	dirs.addStorage(&sp, func(uid types.UID, name string) string { return "/sandbox/" + string(uid) + "/" + name + "/upper" })
+
+	want := stats.Pod{
+		UID: "u1", Namespace: "default", Name: "web",
+		Containers: []stats.Container{{Name: "app", WritableLayer: "/sandbox/u1/app/upper", LogDir: "/var/log/pods/default_web_u1/app"}},
+		LogDir:     "/var/log/pods/default_web_u1",
+		EtcDir:     "/var/lib/kl/etc/u1",
+		Volumes: []stats.Volume{
+			{Name: "conf", Path: filepath.Join(vols, "kubernetes.io~configmap/conf"), Ephemeral: true},
+			{Name: "info", Path: filepath.Join(vols, "kubernetes.io~downward-api/info")},
+			{Name: "data", Path: filepath.Join(vols, "kubernetes.io~empty-dir/data"), Ephemeral: true},
+			{Name: "kube-api-access", Path: filepath.Join(vols, "kubernetes.io~projected/kube-api-access")},
+			{Name: "token", Path: filepath.Join(vols, "kubernetes.io~secret/token")},
+		},
+	}
+	if !reflect.DeepEqual(sp, want) {
+		t.Errorf("addStorage =\n%+v, want\n%+v", sp, want)
+	}
+
+	// A pod whose volumes are not made has none.
+	sp = stats.Pod{UID: "u2"}
+	dirs.addStorage(&sp, func(types.UID, string) string { return "" })
+	if sp.Volumes != nil {
+		t.Errorf("volumes of a pod without a volumes dir = %+v", sp.Volumes)
+	}
+}
+
+// TestMountPoint: a memory emptyDir is its own tmpfs mount, which is how
+// podVolumes tells it from a disk one.
+func TestMountPoint(t *testing.T) {
+	for path, want := range map[string]bool{"/proc": true, "/sys": true, t.TempDir(): false, "/nonexistent/kl": false} {
+		if got := mountPoint(path); got != want {
+			t.Errorf("mountPoint(%s) = %v, want %v", path, got, want)
+		}
+	}
 }

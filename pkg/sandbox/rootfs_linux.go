@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // overlayOptions is the overlayfs option string for layers (lowest first):
@@ -66,4 +68,11 @@ func unmountRootfs(target string) error {
 			return fmt.Errorf("unmount rootfs %s: %w", target, err)
 		}
 	}
+}
+
+// WritableLayer is the host directory of the container's writable rootfs
+// layer (its overlay upper dir), for reading its disk usage. It names the
+// directory without checking that it exists.
+func (r *Runtime) WritableLayer(uid types.UID, name string) string {
+	return filepath.Join(r.layout.container(uid, name), "upper")
 }

@@ -32,6 +32,16 @@ type Config struct {
 	// PodsCgroup is the cgroup of all pods (kubepods), below CgroupFS; it
 	// becomes the "pods" system container. Empty leaves it out.
 	PodsCgroup string
+	// ImageDir is the image store; the node's runtime imageFs is its
+	// filesystem, with the store's usage. Empty leaves imageFs out.
+	ImageDir string
+	// ContainerDir holds the containers' writable layers (the sandbox
+	// state root); the node's runtime containerFs is its filesystem, with
+	// the reported containers' rootfs usage. Empty leaves containerFs out.
+	ContainerDir string
+	// UsageInterval is how old a directory's disk usage may get before it
+	// is walked again (see usageCache). Default 10s.
+	UsageInterval time.Duration
 	// Clock stamps the samples and times the CPU rate. Default: real time.
 	Clock clock.PassiveClock
 }
@@ -50,6 +60,25 @@ type Pod struct {
 	// StartTime is when the agent accepted the pod (its status startTime).
 	StartTime  time.Time
 	Containers []Container
+	// LogDir is the pod's log directory (/var/log/pods/<ns>_<name>_<uid>);
+	// the files directly in it count to its ephemeral storage. May be empty.
+	LogDir string
+	// EtcDir holds the agent-managed /etc files of the pod (hosts,
+	// resolv.conf, hostname), which count to its ephemeral storage, as
+	// upstream's etc-hosts file does. May be empty.
+	EtcDir string
+	// Volumes are the pod's volumes the agent made on the node.
+	Volumes []Volume
+}
+
+// Volume is one volume directory of a pod, reported in its VolumeStats.
+type Volume struct {
+	Name string
+	Path string
+	// Ephemeral counts the volume to the pod's ephemeral storage: an
+	// emptyDir on the node's disk, or a configMap, as upstream's
+	// IsLocalEphemeralVolume (memory-backed volumes use no disk).
+	Ephemeral bool
 }
 
 // Container is one running container of a Pod.
@@ -59,6 +88,13 @@ type Container struct {
 	CgroupPath string
 	// StartTime is when the container was created.
 	StartTime time.Time
+	// WritableLayer is the directory of the container's writable rootfs
+	// layer (the overlay upper dir). Empty leaves its rootfs stats out.
+	WritableLayer string
+	// LogDir is the container's log directory
+	// (/var/log/pods/<ns>_<name>_<uid>/<container>). Empty leaves its log
+	// stats out.
+	LogDir string
 }
 
 // Collector reads the summary. It keeps the last CPU sample of every cgroup
@@ -70,6 +106,7 @@ type Collector struct {
 	mu  sync.Mutex
 	gen uint64               // counts Summary calls
 	cpu map[string]cpuSample // by cgroup directory; "" is the node
+	du  *usageCache
 }
 
 // cpuSample is the cumulative CPU usage of one cgroup at one time, and the
@@ -98,7 +135,10 @@ func New(cfg Config) (*Collector, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
-	return &Collector{cfg: cfg, cpu: map[string]cpuSample{}}, nil
+	if cfg.UsageInterval == 0 {
+		cfg.UsageInterval = defaultUsageInterval
+	}
+	return &Collector{cfg: cfg, cpu: map[string]cpuSample{}, du: newUsageCache(cfg.UsageInterval, cfg.Clock)}, nil
 }
 
 // Summary reads everything the Summary API carries for the node and pods,
@@ -132,6 +172,8 @@ func (c *Collector) collect(ctx context.Context, pods []Pod, full bool) *statsap
 		s.Pods = append(s.Pods, c.pod(logger, p, now, full))
 	}
 	if full {
+		s.Node.Runtime = c.runtimeFs(logger, s.Pods, now)
+		c.du.sweep(logger, c.gen)
 		for k, v := range c.cpu {
 			if v.gen != c.gen {
 				delete(c.cpu, k)
@@ -152,9 +194,15 @@ func (c *Collector) pod(logger logr.Logger, p Pod, now metav1.Time, full bool) s
 		Swap:       cg.swapStats(now),
 	}
 	for _, ctr := range p.Containers {
-		ps.Containers = append(ps.Containers, c.container(logger, ctr.Name, ctr.CgroupPath, ctr.StartTime, now, full))
+		cs := c.container(logger, ctr.Name, ctr.CgroupPath, ctr.StartTime, now, full)
+		if full {
+			cs.Rootfs = c.fsUsage(logger, usageKey{path: ctr.WritableLayer}, now)
+			cs.Logs = c.fsUsage(logger, usageKey{path: ctr.LogDir, filesOnly: true}, now)
+		}
+		ps.Containers = append(ps.Containers, cs)
 	}
 	if full {
+		c.podStorage(logger, p, &ps, now)
 		ps.IO = cg.ioStats(now)
 		ps.ProcessStats = cg.processStats()
 		if p.SandboxPID > 0 {

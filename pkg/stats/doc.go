@@ -8,4 +8,11 @@
 // cumulative usage into a rate. A file the host lacks (cgroup v1, a
 // controller not enabled, an old kernel) leaves its fields out; it never
 // fails the whole summary.
+//
+// Storage (container rootfs and logs, pod volumes and ephemeral storage, the
+// node's image and container filesystems) is the statfs of each directory's
+// filesystem, read at every scrape, and the directory's own usage, walked
+// as du does by one background goroutine at most every UsageInterval (10s):
+// a scrape never walks a tree, and a directory's usage appears once its
+// first walk has ended (see usageCache).
 package stats

@@ -40,8 +40,9 @@ import (
 // This host runs cgroup v1, where the collector reads no pod or container
 // cgroup, and the pods have no network but loopback (the CNI bridge runs
 // only in the VM), which the summary leaves out: the node's CPU, memory
-// (from /proc) and filesystem are checked here; the pods' and containers'
-// figures are for the cgroup v2 VM.
+// (from /proc) and filesystem are checked here, and every pod's and
+// container's storage (which needs no cgroup); the pods' and containers' CPU
+// and memory figures are for the cgroup v2 VM.
 func TestClusterStats(t *testing.T) {
 	t.Parallel()
 	a, addr, client := stClusterAgent(t)
@@ -57,6 +58,10 @@ func TestClusterStats(t *testing.T) {
 		Command: []string{"sh", "-c", "while true; do i=$((i+1)); done"},
 	})
 	if _, err := client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	disk := ephDiskPod(a.node)
+	if _, err := client.CoreV1().Pods("default").Create(ctx, disk, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	pod := lgWaitPod(t, client, "busy", 90*time.Second, "both containers running", func(p *corev1.Pod) bool {
@@ -114,6 +119,10 @@ func TestClusterStats(t *testing.T) {
 		}
 	})
 
+	t.Run("ephemeral storage", func(t *testing.T) {
+		ephCheckStorage(t, client, proxy)
+	})
+
 	t.Run("metrics resource", func(t *testing.T) {
 		body := stGet(t, client, proxy+"/metrics/resource")
 		parser := expfmt.NewTextParser(model.UTF8Validation)
@@ -166,6 +175,79 @@ func TestClusterStats(t *testing.T) {
 	if !a.alive() {
 		t.Fatalf("agent exited\n%s", a.log())
 	}
+}
+
+// ephMiB is what the disk pod writes into its rootfs, its disk emptyDir and
+// its memory emptyDir, each.
+const ephMiB = 3 << 20
+
+// ephDiskPod writes ephMiB bytes into its writable layer, its emptyDir
+// "data" and its memory emptyDir "mem", says so on stdout, and sleeps.
+func ephDiskPod(node string) *corev1.Pod {
+	p := lgPod("disk", corev1.RestartPolicyAlways, `dd if=/dev/zero of=/rootfs.bin bs=1048576 count=3 &&
+		dd if=/dev/zero of=/data/vol.bin bs=1048576 count=3 &&
+		dd if=/dev/zero of=/mem/vol.bin bs=1048576 count=3 &&
+		echo wrote && exec sleep 3600`)
+	p.Spec.NodeName = node
+	p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "mem", VolumeSource: corev1.VolumeSource{
+		EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory},
+	}})
+	c := &p.Spec.Containers[0]
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "mem", MountPath: "/mem"})
+	return p
+}
+
+// ephCheckStorage waits (the agent walks directories at most every 10s, off
+// the request) until the summary shows what the disk pod wrote: its
+// container's rootfs and the emptyDir "data" at least ephMiB each, its logs
+// not empty, the pod's ephemeral storage at least both but below them plus
+// the memory emptyDir (which uses no disk, and does not count), and the
+// memory emptyDir's own volume stat at least ephMiB (on its tmpfs); and the
+// node's imageFs and containerFs in use.
+func ephCheckStorage(t *testing.T, client kubernetes.Interface, proxy string) {
+	used := func(fs *statsapi.FsStats) uint64 {
+		if fs == nil || fs.UsedBytes == nil {
+			return 0
+		}
+		return *fs.UsedBytes
+	}
+	var last statsapi.PodStats
+	eventually(t, 2*time.Minute, "the disk pod's storage in the summary", func() (bool, string) {
+		var s statsapi.Summary
+		stGetJSON(t, client, proxy+"/stats/summary", &s)
+		i := slices.IndexFunc(s.Pods, func(p statsapi.PodStats) bool { return p.PodRef.Name == "disk" })
+		if i < 0 || len(s.Pods[i].Containers) != 1 {
+			return false, "pod disk with one container not in the summary"
+		}
+		last = s.Pods[i]
+		if rt := s.Node.Runtime; rt == nil || used(rt.ImageFs) == 0 || used(rt.ContainerFs) < ephMiB {
+			return false, fmt.Sprintf("node runtime fs = %+v, want the image store's and the writable layers' usage", rt)
+		}
+		vols := map[string]uint64{}
+		for _, v := range last.VolumeStats {
+			vols[v.Name] = used(&v.FsStats)
+		}
+		c := last.Containers[0]
+		ok := used(c.Rootfs) >= ephMiB && used(c.Logs) > 0 && vols["data"] >= ephMiB && vols["mem"] >= ephMiB &&
+			used(last.EphemeralStorage) >= 2*ephMiB
+		return ok, fmt.Sprintf("rootfs %d, logs %d, volumes %v, ephemeral %d", used(c.Rootfs), used(c.Logs), vols, used(last.EphemeralStorage))
+	})
+	c := last.Containers[0]
+	t.Logf("rootfs %+v; logs %+v; ephemeral %+v", ephFs(c.Rootfs), ephFs(c.Logs), ephFs(last.EphemeralStorage))
+	if eph := used(last.EphemeralStorage); eph >= 3*ephMiB {
+		t.Errorf("ephemeral storage %d bytes, want below %d: the memory emptyDir counted", eph, 3*ephMiB)
+	}
+	for what, fs := range map[string]*statsapi.FsStats{"rootfs": c.Rootfs, "logs": c.Logs, "ephemeral storage": last.EphemeralStorage} {
+		if fs.CapacityBytes == nil || *fs.CapacityBytes < used(fs) || fs.AvailableBytes == nil || fs.InodesUsed == nil || *fs.InodesUsed == 0 {
+			t.Errorf("%s = %s, want the filesystem's capacity and available bytes and some inodes used", what, ephFs(fs))
+		}
+	}
+}
+
+// ephFs prints the figures of fs.
+func ephFs(fs *statsapi.FsStats) string {
+	b, _ := json.Marshal(fs)
+	return string(b)
 }
 
 // stClusterAgent is clusterAgent with the node's address (and the kubelet
