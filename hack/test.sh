@@ -79,10 +79,12 @@ if has vm; then
 	vm_pkgs=(./pkg/stats ./pkg/proxy)
 	vm_adds=() vm_cmds=()
 	for p in "${vm_pkgs[@]}"; do
-		name=$(basename "$p").test
+		name=$(basename "$p").test rel=${p#./}
 		CGO_ENABLED=0 go test -c -tags vm,integration -o "$bin/$name" "$p"
 		vm_adds+=(--add "$bin/$name")
-		vm_cmds+=("/usr/local/bin/$name -test.v -test.timeout 10m")
+		# Like go test, from the package's dir, with its testdata.
+		[ ! -d "$rel/testdata" ] || vm_adds+=(--add "$rel/testdata:/src/$rel/testdata")
+		vm_cmds+=("(mkdir -p /src/$rel && cd /src/$rel && /usr/local/bin/$name -test.v -test.timeout 10m)")
 	done
 	# The cluster tests start the control plane on the host and run there;
 	# the node VM repeats the node's own tests on cgroup v2.
