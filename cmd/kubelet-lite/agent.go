@@ -82,6 +82,7 @@ func (a *agent) build(ctx context.Context) error {
 		LogDir:      cfg.LogDir,
 		MaxParallel: cfg.MaxParallelStarts,
 		Capacity:    podworker.Capacity{MaxPods: cfg.MaxPods, Allocatable: allocatable},
+		Security:    translate.SecurityPolicy{AllowPrivileged: cfg.AllowPrivileged, UnsafeSysctls: cfg.AllowedUnsafeSysctls},
 		Recorder:    recorder,
 		Statuses:    status.Files{Dir: cfg.StatusDir()},
 		Etc:         etcFiles(cfg),
