@@ -92,7 +92,7 @@ if has vm; then
 	guest_cmd+="/usr/local/bin/e2e.test -test.v -test.timeout 20m -test.run '${KL_VM_TESTS:-.}' -test.skip '$vm_elsewhere'"
 	vm() {
 		hack/nodevm/run.sh --timeout "${KL_VM_TIMEOUT:-1500}" --mem 2048 \
-			--add "$bin/kubelet-lite" --add "$bin/e2e.test" --add "$KL_IMAGES/busybox.tar:/images/busybox.tar" "${vm_adds[@]}" \
+			--add "$bin/kubelet-lite" --add "$bin/e2e.test" --add "$KL_IMAGES/busybox.tar:/images/busybox.tar" --add "$KL_IMAGES/sectest.tar:/images/sectest.tar" "${vm_adds[@]}" \
 			--add "$cni_bin:/opt/cni/bin" --add-bin "$nft" \
 			--env KL_BINARY=/usr/local/bin/kubelet-lite --env KL_IMAGES=/images --env KL_CNI_BIN=/opt/cni/bin \
 			-- sh -c "$guest_cmd"

@@ -101,10 +101,9 @@ func resolveUser(pod *corev1.Pod, c *corev1.Container, img Image, p *process) er
 	runAsGroup := pick(sc, podSC, func(s *corev1.SecurityContext) *int64 { return s.RunAsGroup },
 		func(s *corev1.PodSecurityContext) *int64 { return s.RunAsGroup })
 	if runAsUser != nil {
+		// runAsGroup replaces the primary group below; the user's
+		// /etc/group memberships still count, as in containerd.
 		spec = strconv.FormatInt(*runAsUser, 10)
-		if runAsGroup != nil {
-			spec += ":" + strconv.FormatInt(*runAsGroup, 10)
-		}
 	}
 	if spec == "" {
 		spec = "0"

@@ -476,7 +476,7 @@ func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *tran
 		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return waiting{Reason: reasonConfigError, Message: err.Error()}, err
 	}
-	sec, err := translate.ContainerSecurity(pod, c)
+	sec, err := p.cfg.Security.ContainerSecurity(c)
 	if err != nil {
 		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return waiting{Reason: reasonConfigError, Message: err.Error()}, err

@@ -176,7 +176,7 @@ func checkSecurity(t *testing.T, pod *corev1.Pod, policy SecurityPolicy) {
 		}
 	}
 	for _, c := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
-		sec, err := ContainerSecurity(pod, &c)
+		sec, err := policy.ContainerSecurity(&c)
 		if err != nil {
 			continue // the container waits with CreateContainerConfigError
 		}

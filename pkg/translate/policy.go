@@ -17,6 +17,9 @@ type SecurityPolicy struct {
 	// UnsafeSysctls are the --allowed-unsafe-sysctls: names, or prefixes
 	// ending in "*", of namespaced sysctls allowed besides the safe ones.
 	UnsafeSysctls []string
+	// Capabilities are the node's ("CAP_" names: the agent's bounding
+	// set), what "ALL" and privileged give; nil means KnownCapabilities.
+	Capabilities []string
 }
 
 // Refusal is why the node refuses a pod, in the kubelet's words: the

@@ -47,9 +47,10 @@ type Security struct {
 	UnmaskedProc bool
 }
 
-// ContainerSecurity is c's Security. It fails for a capability name the
-// kernel interfaces do not know, rather than run without it.
-func ContainerSecurity(pod *corev1.Pod, c *corev1.Container) (Security, error) {
+// ContainerSecurity is c's Security on a node that allows p. It fails for
+// a capability name the kernel interfaces do not know, or one the node
+// cannot give, rather than run without it.
+func (p SecurityPolicy) ContainerSecurity(c *corev1.Container) (Security, error) {
 	sc := c.SecurityContext
 	if sc == nil {
 		sc = &corev1.SecurityContext{}
@@ -61,11 +62,11 @@ func ContainerSecurity(pod *corev1.Pod, c *corev1.Container) (Security, error) {
 		UnmaskedProc:    sc.ProcMount != nil && *sc.ProcMount == corev1.UnmaskedProcMount,
 	}
 	if s.Privileged {
-		s.Capabilities = allCapabilities()
+		s.Capabilities = p.allCapabilities()
 		s.NoNewPrivileges = false
 		return s, nil
 	}
-	caps, err := capabilities(sc.Capabilities)
+	caps, err := p.capabilities(sc.Capabilities)
 	if err != nil {
 		return Security{}, fmt.Errorf("container %q: %w", c.Name, err)
 	}
@@ -76,7 +77,7 @@ func ContainerSecurity(pod *corev1.Pod, c *corev1.Container) (Security, error) {
 // capabilities applies add and drop to the default set in containerd's
 // order: add ALL, drop ALL, then the single adds, then the single drops.
 // Names are case-insensitive, with or without "CAP_".
-func capabilities(c *corev1.Capabilities) ([]string, error) {
+func (p SecurityPolicy) capabilities(c *corev1.Capabilities) ([]string, error) {
 	set := slices.Clone(DefaultCapabilities)
 	if c == nil {
 		return set, nil
@@ -94,14 +95,18 @@ func capabilities(c *corev1.Capabilities) ([]string, error) {
 			*list.out = append(*list.out, n)
 		}
 	}
+	all := p.allCapabilities()
 	if slices.Contains(add, "ALL") {
-		set = allCapabilities()
+		set = all
 	}
 	if slices.Contains(drop, "ALL") {
 		set = nil
 	}
 	for _, n := range add {
 		if n != "ALL" && !slices.Contains(set, n) {
+			if !slices.Contains(all, n) {
+				return nil, fmt.Errorf("capability %s is not in the node's bounding set", n)
+			}
 			set = append(set, n)
 		}
 	}
@@ -127,9 +132,18 @@ func capName(name string) (string, error) {
 	return "", fmt.Errorf("unknown capability %q", name)
 }
 
-// allCapabilities is every capability the library knows, sorted; runc
+// allCapabilities is what "ALL" and privileged give: the node's
+// capabilities, as containerd gives its own.
+func (p SecurityPolicy) allCapabilities() []string {
+	if p.Capabilities != nil {
+		return slices.Sorted(slices.Values(p.Capabilities))
+	}
+	return KnownCapabilities()
+}
+
+// KnownCapabilities is every capability the library knows, sorted; runc
 // leaves out those the running kernel lacks.
-func allCapabilities() []string {
+func KnownCapabilities() []string {
 	var all []string
 	for _, c := range capability.ListKnown() {
 		all = append(all, "CAP_"+strings.ToUpper(c.String()))

@@ -39,7 +39,7 @@ func TestContainerSecurity(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &corev1.Container{Name: "c", SecurityContext: tc.sc}
-			got, err := ContainerSecurity(&corev1.Pod{}, c)
+			got, err := SecurityPolicy{}.ContainerSecurity(c)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
 			}
@@ -58,7 +58,7 @@ func TestContainerSecurity(t *testing.T) {
 func TestPrivilegedSecurity(t *testing.T) {
 	c := &corev1.Container{Name: "c", SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true),
 		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}}
-	got, err := ContainerSecurity(&corev1.Pod{}, c)
+	got, err := SecurityPolicy{}.ContainerSecurity(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,5 +154,27 @@ func TestSysctls(t *testing.T) {
 	}
 	if got := Sysctls(&corev1.Pod{}); got != nil {
 		t.Errorf("Sysctls of a pod without = %v", got)
+	}
+}
+
+func TestNodeCapabilities(t *testing.T) {
+	p := SecurityPolicy{Capabilities: []string{"CAP_KILL", "CAP_CHOWN", "CAP_NET_RAW"}}
+	for _, tc := range []struct {
+		name    string
+		sc      *corev1.SecurityContext
+		want    []string
+		wantErr bool
+	}{
+		{"add ALL gives the node's", &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"ALL"}, Drop: []corev1.Capability{"KILL"}}},
+			[]string{"CAP_CHOWN", "CAP_NET_RAW"}, false},
+		{"privileged gives the node's", &corev1.SecurityContext{Privileged: ptr.To(true)}, []string{"CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"}, false},
+		{"adding one the node lacks", &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"SYS_RESOURCE"}}}, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := p.ContainerSecurity(&corev1.Container{Name: "c", SecurityContext: tc.sc})
+			if (err != nil) != tc.wantErr || !slices.Equal(got.Capabilities, tc.want) {
+				t.Errorf("got %v, %v; want %v, error %v", got.Capabilities, err, tc.want, tc.wantErr)
+			}
+		})
 	}
 }
