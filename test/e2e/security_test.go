@@ -177,6 +177,9 @@ func TestSecurityUsersAndFSGroup(t *testing.T) {
 	if !a.alive() {
 		t.Fatal("agent died")
 	}
+	if ev := `reason="Failed" message="Error: container \"app\": container has runAsNonRoot and image will run as root`; !strings.Contains(a.log(), ev) {
+		t.Errorf("no event %s in the agent's log", ev)
+	}
 	// The image's user by name is resolved in its /etc/passwd.
 	a.writePod("named", scPod("named", "  securityContext: {runAsNonRoot: true}\n  containers:\n"+
 		scContainer("app", "sectest ids", "    securityContext: {runAsUser: 1000, runAsGroup: 1000}\n")))
