@@ -24,7 +24,7 @@ if has unit; then
 	go vet -tags integration,e2e ./...
 	go vet -tags vm,integration ./...
 	go test -count=1 ./...
-	go test -run '^$' -fuzz '^FuzzPod$' -fuzztime "${KL_FUZZTIME:-20s}" ./pkg/translate
+	go test -run '^$' -fuzz '^FuzzPod$' -fuzztime "${KL_FUZZTIME:-60s}" ./pkg/translate
 	stamp unit "$t"
 fi
 
@@ -94,7 +94,7 @@ if has vm; then
 	guest_cmd+="/usr/local/bin/e2e.test -test.v -test.timeout 20m -test.run '${KL_VM_TESTS:-.}' -test.skip '$vm_elsewhere'"
 	vm() {
 		hack/nodevm/run.sh --timeout "${KL_VM_TIMEOUT:-1500}" --mem 2048 \
-			--add "$bin/kubelet-lite" --add "$bin/e2e.test" --add "$KL_IMAGES/busybox.tar:/images/busybox.tar" "${vm_adds[@]}" \
+			--add "$bin/kubelet-lite" --add "$bin/e2e.test" --add "$KL_IMAGES/busybox.tar:/images/busybox.tar" --add "$KL_IMAGES/sectest.tar:/images/sectest.tar" "${vm_adds[@]}" \
 			--add "$cni_bin:/opt/cni/bin" --add-bin "$nft" \
 			--env KL_BINARY=/usr/local/bin/kubelet-lite --env KL_IMAGES=/images --env KL_CNI_BIN=/opt/cni/bin \
 			-- sh -c "$guest_cmd"

@@ -73,6 +73,10 @@ func (a *agent) build(ctx context.Context) error {
 	a.broadcaster.StartStructuredLogging(2)
 	recorder := a.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.NodeName})
 
+	caps, err := boundingCapabilities()
+	if err != nil {
+		return err
+	}
 	volCfg := volume.Config{Dir: cfg.VolumeDir(), Allocatable: allocatable}
 	podCfg := podworker.Config{
 		Runtime:     a.rt,
@@ -82,10 +86,12 @@ func (a *agent) build(ctx context.Context) error {
 		LogDir:      cfg.LogDir,
 		MaxParallel: cfg.MaxParallelStarts,
 		Capacity:    podworker.Capacity{MaxPods: cfg.MaxPods, Allocatable: allocatable},
-		Recorder:    recorder,
-		Statuses:    status.Files{Dir: cfg.StatusDir()},
-		Etc:         etcFiles(cfg),
-		Metrics:     a.metrics,
+		Security: translate.SecurityPolicy{AllowPrivileged: cfg.AllowPrivileged, UnsafeSysctls: cfg.AllowedUnsafeSysctls,
+			Capabilities: caps},
+		Recorder: recorder,
+		Statuses: status.Files{Dir: cfg.StatusDir()},
+		Etc:      etcFiles(cfg),
+		Metrics:  a.metrics,
 	}
 	if a.network != nil {
 		podCfg.Network = a.network

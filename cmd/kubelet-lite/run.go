@@ -60,6 +60,8 @@ func newRunCmd() *cobra.Command {
 	f.StringVar(&cfg.TLSKeyFile, "tls-private-key-file", cfg.TLSKeyFile, "key of --tls-cert-file")
 	f.StringVar(&cfg.ClientCAFile, "client-ca-file", cfg.ClientCAFile, "CA that signs the client certificates the kubelet API accepts")
 	f.IntVar(&cfg.MaxPods, "max-pods", cfg.MaxPods, "how many pods the node admits")
+	f.BoolVar(&cfg.AllowPrivileged, "allow-privileged", cfg.AllowPrivileged, "admit pods with privileged containers")
+	f.StringSliceVar(&cfg.AllowedUnsafeSysctls, "allowed-unsafe-sysctls", cfg.AllowedUnsafeSysctls, "unsafe sysctls (or patterns ending in *, e.g. kernel.msg*,net.core.somaxconn) pods may set besides the safe ones; only namespaced ones")
 	f.IntVar(&cfg.MaxParallelStarts, "max-parallel-starts", cfg.MaxParallelStarts, "pods set up at once")
 	f.Var(cliflag.NewMapStringString(&cfg.SystemReserved), "system-reserved", "resources held back for the system, e.g. cpu=200m,memory=500Mi,ephemeral-storage=1Gi,pid=1000")
 	f.Var(cliflag.NewMapStringString(&cfg.KubeReserved), "kube-reserved", "resources held back for Kubernetes' own daemons, as --system-reserved")

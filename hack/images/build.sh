@@ -2,6 +2,8 @@
 # build.sh OUTDIR builds kubelet-lite's test images as docker-save tarballs:
 #   OUTDIR/busybox.tar     kubelet-lite.local/busybox:v1     (Debian's busybox-static)
 #   OUTDIR/httpserver.tar  kubelet-lite.local/httpserver:v1  (test/images/httpserver)
+#   OUTDIR/sectest.tar     kubelet-lite.local/sectest:v1     (busybox plus test/images/sectest,
+#                          also as a setuid-root copy, and user app in group staff)
 # Only the busybox-static .deb is downloaded (apt-get download, cached in
 # $KL_CACHE/debs; nothing is installed). The images are reproducible, so
 # running it again gives the same files.
@@ -48,6 +50,18 @@ chmod 0755 "$rootfs" "$rootfs"/{bin,etc,home,home/app,proc,sys,dev,var} && chmod
 chmod 0644 "$rootfs"/etc/{passwd,group}
 chmod 1777 "$rootfs/tmp"
 "$work/mkimage" --rootfs "$rootfs" --ref kubelet-lite.local/busybox:v1 --out "$out/busybox.tar" \
+	--cmd '["sh"]' --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	--owner home/app=1000:1000
+
+# sectest: the busybox tree plus the security test helper, once plain and
+# once setuid root, and app (1000) a member of staff (50) in /etc/group.
+rootfs=$work/sectest
+cp -a "$work/busybox" "$rootfs"
+CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$rootfs/bin/sectest" ./test/images/sectest
+cp "$rootfs/bin/sectest" "$rootfs/bin/sectest-suid"
+chmod 0755 "$rootfs/bin/sectest" && chmod 4755 "$rootfs/bin/sectest-suid"
+printf 'staff:x:50:app\n' >>"$rootfs/etc/group"
+"$work/mkimage" --rootfs "$rootfs" --ref kubelet-lite.local/sectest:v1 --out "$out/sectest.tar" \
 	--cmd '["sh"]' --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	--owner home/app=1000:1000
 

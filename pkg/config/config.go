@@ -16,6 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/kubelet-lite/kubelet-lite/pkg/translate"
 )
 
 // Config is everything the agent is told at start.
@@ -39,6 +41,11 @@ type Config struct {
 	MaxParallelStarts int
 	// MaxPods is how many pods the node admits.
 	MaxPods int
+	// AllowPrivileged admits pods with privileged containers.
+	AllowPrivileged bool
+	// AllowedUnsafeSysctls are sysctls (or prefixes ending in "*") pods may
+	// set besides the safe ones.
+	AllowedUnsafeSysctls []string
 	// ContainerLogMaxSize is the size (a quantity such as 10Mi) beyond which
 	// a container's log is rotated.
 	ContainerLogMaxSize string
@@ -202,6 +209,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateNetwork()...)
+	if err := translate.ValidateUnsafeSysctls(c.AllowedUnsafeSysctls); err != nil {
+		errs = append(errs, fmt.Errorf("--allowed-unsafe-sysctls: %w", err))
+	}
 	if c.FileCheckFrequency <= 0 {
 		errs = append(errs, fmt.Errorf("--file-check-frequency %s: want a positive duration", c.FileCheckFrequency))
 	}

@@ -101,10 +101,9 @@ func resolveUser(pod *corev1.Pod, c *corev1.Container, img Image, p *process) er
 	runAsGroup := pick(sc, podSC, func(s *corev1.SecurityContext) *int64 { return s.RunAsGroup },
 		func(s *corev1.PodSecurityContext) *int64 { return s.RunAsGroup })
 	if runAsUser != nil {
+		// runAsGroup replaces the primary group below; the user's
+		// /etc/group memberships still count, as in containerd.
 		spec = strconv.FormatInt(*runAsUser, 10)
-		if runAsGroup != nil {
-			spec += ":" + strconv.FormatInt(*runAsGroup, 10)
-		}
 	}
 	if spec == "" {
 		spec = "0"
@@ -119,19 +118,55 @@ func resolveUser(pod *corev1.Pod, c *corev1.Container, img Image, p *process) er
 	if u.Uid < 0 || u.Gid < 0 {
 		return fmt.Errorf("user %q resolves to a negative id", spec)
 	}
+	if err := checkNonRoot(pod, c, runAsUser, u.Uid); err != nil {
+		return err
+	}
 	p.UID, p.GID = uint32(u.Uid), uint32(u.Gid)
-	for _, g := range u.Sgids {
-		if g >= 0 && uint32(g) != p.GID {
-			p.Groups = append(p.Groups, uint32(g))
+	strict := podSC != nil && podSC.SupplementalGroupsPolicy != nil &&
+		*podSC.SupplementalGroupsPolicy == corev1.SupplementalGroupsPolicyStrict
+	if !strict {
+		for _, g := range u.Sgids {
+			if g >= 0 {
+				p.Groups = append(p.Groups, uint32(g))
+			}
 		}
 	}
 	if podSC != nil {
 		for _, g := range podSC.SupplementalGroups {
 			p.Groups = append(p.Groups, uint32(g))
 		}
+		if podSC.FSGroup != nil {
+			p.Groups = append(p.Groups, uint32(*podSC.FSGroup))
+		}
 	}
 	slices.Sort(p.Groups)
 	p.Groups = slices.Compact(p.Groups)
+	p.Groups = slices.DeleteFunc(p.Groups, func(g uint32) bool { return g == p.GID })
+	return nil
+}
+
+// checkNonRoot refuses to run c as root when its or its pod's
+// securityContext sets runAsNonRoot, in upstream's words; uid is the user
+// it would run as (the image's, resolved in its /etc/passwd, unless
+// runAsUser is set).
+func checkNonRoot(pod *corev1.Pod, c *corev1.Container, runAsUser *int64, uid int) error {
+	var nonRoot *bool
+	if sc := pod.Spec.SecurityContext; sc != nil {
+		nonRoot = sc.RunAsNonRoot
+	}
+	if sc := c.SecurityContext; sc != nil && sc.RunAsNonRoot != nil {
+		nonRoot = sc.RunAsNonRoot
+	}
+	if nonRoot == nil || !*nonRoot {
+		return nil
+	}
+	who := fmt.Sprintf("(pod: %q, container: %s)", fmt.Sprintf("%s_%s(%s)", pod.Name, pod.Namespace, pod.UID), c.Name)
+	switch {
+	case runAsUser != nil && *runAsUser == 0:
+		return fmt.Errorf("container's runAsUser breaks non-root policy %s", who)
+	case runAsUser == nil && uid == 0:
+		return fmt.Errorf("container has runAsNonRoot and image will run as root %s", who)
+	}
 	return nil
 }
 

@@ -128,3 +128,58 @@ func TestBuildProcessNoCommand(t *testing.T) {
 		t.Fatalf("err = %v, want a no command error", err)
 	}
 }
+
+func TestResolveUserSecurity(t *testing.T) {
+	i64 := func(v int64) *int64 { return &v }
+	yes, strict := true, corev1.SupplementalGroupsPolicyStrict
+	tests := []struct {
+		name       string
+		imageUser  string
+		podSC      *corev1.PodSecurityContext
+		sc         *corev1.SecurityContext
+		wantUID    uint32
+		wantGID    uint32
+		wantGroups []uint32
+		wantErr    string
+	}{
+		{name: "runAsNonRoot with a root image", podSC: &corev1.PodSecurityContext{RunAsNonRoot: &yes},
+			wantErr: `container has runAsNonRoot and image will run as root (pod: "web_default(u1)", container: c)`},
+		{name: "runAsNonRoot with runAsUser 0", sc: &corev1.SecurityContext{RunAsNonRoot: &yes, RunAsUser: i64(0)},
+			wantErr: "container's runAsUser breaks non-root policy"},
+		{name: "runAsNonRoot with an image user by name", imageUser: "app", podSC: &corev1.PodSecurityContext{RunAsNonRoot: &yes},
+			wantUID: 1000, wantGID: 1000, wantGroups: []uint32{2000}},
+		{name: "runAsNonRoot with an image user root by name", imageUser: "root", sc: &corev1.SecurityContext{RunAsNonRoot: &yes},
+			wantErr: "image will run as root"},
+		{name: "runAsNonRoot satisfied by runAsUser", podSC: &corev1.PodSecurityContext{RunAsNonRoot: &yes, RunAsUser: i64(1000)},
+			wantUID: 1000, wantGID: 1000, wantGroups: []uint32{2000}},
+		{name: "fsGroup and supplementalGroups join the image's groups",
+			podSC:   &corev1.PodSecurityContext{RunAsUser: i64(1000), FSGroup: i64(3000), SupplementalGroups: []int64{4000, 1000}},
+			wantUID: 1000, wantGID: 1000, wantGroups: []uint32{2000, 3000, 4000}},
+		{name: "Strict leaves out the image's groups",
+			podSC:   &corev1.PodSecurityContext{RunAsUser: i64(1000), FSGroup: i64(3000), SupplementalGroupsPolicy: &strict},
+			wantUID: 1000, wantGID: 1000, wantGroups: []uint32{3000}},
+		{name: "container runAsGroup beats the pod's", podSC: &corev1.PodSecurityContext{RunAsUser: i64(1000), RunAsGroup: i64(5)},
+			sc: &corev1.SecurityContext{RunAsGroup: i64(6)}, wantUID: 1000, wantGID: 6, wantGroups: []uint32{2000}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "u1"}}
+			pod.Spec.SecurityContext = tc.podSC
+			c := &corev1.Container{Name: "c", SecurityContext: tc.sc}
+			var p process
+			err := resolveUser(pod, c, imageWithPasswd(t, tc.imageUser), &p)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.UID != tc.wantUID || p.GID != tc.wantGID || !reflect.DeepEqual(p.Groups, tc.wantGroups) {
+				t.Errorf("got %d:%d %v, want %d:%d %v", p.UID, p.GID, p.Groups, tc.wantUID, tc.wantGID, tc.wantGroups)
+			}
+		})
+	}
+}

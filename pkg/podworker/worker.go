@@ -476,6 +476,11 @@ func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *tran
 		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return waiting{Reason: reasonConfigError, Message: err.Error()}, err
 	}
+	sec, err := p.cfg.Security.ContainerSecurity(c)
+	if err != nil {
+		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		return waiting{Reason: reasonConfigError, Message: err.Error()}, err
+	}
 	cg, ok := containerCgroup(res, c.Name)
 	if !ok {
 		err := fmt.Errorf("container %s: no cgroup from the translator", c.Name)
@@ -487,7 +492,7 @@ func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *tran
 		Args: proc.Args, Env: proc.Env, WorkingDir: proc.WorkingDir,
 		UID: proc.UID, GID: proc.GID, AdditionalGIDs: proc.Groups,
 		Cgroup: cg, LogPath: logPath(p.cfg.LogDir, pod, c.Name, s.Attempt),
-		Mounts: mounts,
+		Mounts: mounts, Security: sec,
 	}
 	st, err := p.cfg.Runtime.StartContainer(ctx, spec)
 	if err != nil {
@@ -705,6 +710,7 @@ func sandboxSpec(pod *corev1.Pod, res *translate.Result) sandbox.SandboxSpec {
 		HostNetwork: pod.Spec.HostNetwork, HostIPC: pod.Spec.HostIPC, HostPID: pod.Spec.HostPID,
 		ShareProcessNamespace: pod.Spec.ShareProcessNamespace != nil && *pod.Spec.ShareProcessNamespace,
 		PodCgroup:             res.Pod.Path,
+		Sysctls:               translate.Sysctls(pod),
 	}
 }
 

@@ -118,6 +118,9 @@ type Config struct {
 	LogDir string
 	// Capacity is what new pods are admitted against.
 	Capacity Capacity
+	// Security is what the node allows pods beyond the defaults
+	// (privileged containers, unsafe sysctls).
+	Security translate.SecurityPolicy
 	// MaxParallel bounds the number of pods synced at once.
 	MaxParallel int
 	// Statuses receives pod statuses; nil drops them.
@@ -268,6 +271,8 @@ func (w *Workers) Update(ctx context.Context, pods []*corev1.Pod) {
 		wk := newWorker(w, p)
 		if r := admit(p, w.admittedPods(), w.cfg.Capacity); r != nil {
 			wk.rejected = r
+		} else if r := w.cfg.Security.Check(p); r != nil {
+			wk.rejected = &rejection{Reason: r.Reason, Message: r.Message}
 		} else if err := w.cfg.Volumes.Supported(p); err != nil {
 			wk.rejected = &rejection{Reason: "UnsupportedVolume", Message: "Pod was rejected: " + err.Error()}
 		}

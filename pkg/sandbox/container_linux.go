@@ -90,7 +90,15 @@ func (r *Runtime) createContainer(spec ContainerSpec, pod podRecord, dir string)
 		res.MemorySwap = res.Memory // no swap for containers, as the kubelet does
 	}
 	cgPath := cgroup.Abs(r.cfg.CgroupRoot, spec.Cgroup.Path)
-	cfg, err := libcontainerConfig(containerSpec(spec, pod.Spec, pod.PID, rootfs, r.cfg.Binary, cgPath), res)
+	ociSpec := containerSpec(spec, pod.Spec, pod.PID, rootfs, r.cfg.Binary, cgPath)
+	if spec.Security.Privileged {
+		devs, err := hostDevices()
+		if err != nil {
+			return meta, err
+		}
+		ociSpec.Linux.Devices = devs
+	}
+	cfg, err := libcontainerConfig(ociSpec, res)
 	if err != nil {
 		return meta, err
 	}

@@ -283,7 +283,8 @@ func ctrSpec(t *testing.T, uid types.UID, name, script string) ContainerSpec {
 		Env:    []string{"PATH=/bin"},
 		Cgroup: translate.Cgroup{Path: podCgroup(uid) + "/" + name, Resources: translate.Resources{
 			CPUShares: 1024, CPUQuota: -1, CPUPeriod: 100000, MemoryMax: -1}},
-		LogPath: filepath.Join(t.TempDir(), "logs", name, "0.log"),
+		LogPath:  filepath.Join(t.TempDir(), "logs", name, "0.log"),
+		Security: translate.Security{Capabilities: translate.DefaultCapabilities},
 	}
 }
 

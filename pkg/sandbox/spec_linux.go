@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 
 	"github.com/opencontainers/cgroups"
@@ -12,24 +13,6 @@ import (
 
 	"github.com/kubelet-lite/kubelet-lite/pkg/pid1"
 )
-
-// defaultCapabilities is containerd's default capability set for containers.
-var defaultCapabilities = []string{
-	"CAP_CHOWN",
-	"CAP_DAC_OVERRIDE",
-	"CAP_FSETID",
-	"CAP_FOWNER",
-	"CAP_MKNOD",
-	"CAP_NET_RAW",
-	"CAP_SETGID",
-	"CAP_SETUID",
-	"CAP_SETFCAP",
-	"CAP_SETPCAP",
-	"CAP_NET_BIND_SERVICE",
-	"CAP_SYS_CHROOT",
-	"CAP_KILL",
-	"CAP_AUDIT_WRITE",
-}
 
 // maskedPaths and readonlyPaths are containerd's defaults.
 var (
@@ -122,6 +105,7 @@ func sandboxSpec(s SandboxSpec, rootfs, binary, cgroupPath string) *specs.Spec {
 			MaskedPaths:   maskedPaths,
 			ReadonlyPaths: readonlyPaths,
 			Resources:     &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}},
+			Sysctl:        s.Sysctls,
 		},
 	}
 }
@@ -156,13 +140,15 @@ func containerSpec(c ContainerSpec, pod SandboxSpec, sandboxPID int, rootfs, bin
 		}
 		mounts = append(mounts, specs.Mount{Destination: m.Destination, Type: "bind", Source: m.Source, Options: opts})
 	}
-	caps := append([]string{}, defaultCapabilities...)
-	return &specs.Spec{
+	sec := c.Security
+	caps := slices.Clone(sec.Capabilities)
+	spec := &specs.Spec{
 		Version: specs.Version,
-		Root:    &specs.Root{Path: rootfs},
+		Root:    &specs.Root{Path: rootfs, Readonly: sec.ReadOnlyRootfs},
 		Process: &specs.Process{
-			Cwd:          "/",
-			Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
+			Cwd:             "/",
+			NoNewPrivileges: sec.NoNewPrivileges,
+			Capabilities:    &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
 		},
 		Mounts: mounts,
 		Linux: &specs.Linux{
@@ -173,6 +159,25 @@ func containerSpec(c ContainerSpec, pod SandboxSpec, sandboxPID int, rootfs, bin
 			Resources:     &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}},
 		},
 	}
+	if sec.Privileged || sec.UnmaskedProc {
+		spec.Linux.MaskedPaths, spec.Linux.ReadonlyPaths = nil, nil
+	}
+	if sec.Privileged {
+		privileged(spec)
+	}
+	return spec
+}
+
+// privileged opens spec up as containerd does for a privileged container:
+// /sys and cgroupfs writable, every device allowed (the host's device
+// nodes are added by the caller, which reads /dev).
+func privileged(spec *specs.Spec) {
+	for i, m := range spec.Mounts {
+		if m.Destination == "/sys" || m.Destination == "/sys/fs/cgroup" {
+			spec.Mounts[i].Options = slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return o == "ro" })
+		}
+	}
+	spec.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
 }
 
 // libcontainerConfig converts an OCI spec with specconv and sets the cgroup

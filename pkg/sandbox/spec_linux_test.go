@@ -89,7 +89,8 @@ func TestSandboxNamespacesAndHostname(t *testing.T) {
 }
 
 func TestContainerConfig(t *testing.T) {
-	spec := containerSpec(ContainerSpec{Name: "c", Mounts: []Mount{{Source: "/data", Destination: "/data", ReadOnly: true}}},
+	spec := containerSpec(ContainerSpec{Name: "c", Mounts: []Mount{{Source: "/data", Destination: "/data", ReadOnly: true}},
+		Security: translate.Security{Capabilities: translate.DefaultCapabilities}},
 		SandboxSpec{Name: "p"}, 42, "/rootfs", "/bin/agent", "/kubepods/pod1/c")
 	res := cgroup.Resources(translate.Resources{CPUShares: 512, CPUQuota: 50000, CPUPeriod: 100000, MemoryMax: 16 << 20})
 	cfg, err := libcontainerConfig(spec, res)
@@ -115,7 +116,7 @@ func TestContainerConfig(t *testing.T) {
 			t.Errorf("no mount at %s", d)
 		}
 	}
-	if len(cfg.Capabilities.Bounding) != 14 || cfg.Capabilities.Bounding[0] != "CAP_CHOWN" {
+	if len(cfg.Capabilities.Bounding) != 14 || cfg.Capabilities.Bounding[0] != "CAP_AUDIT_WRITE" {
 		t.Errorf("capabilities = %v", cfg.Capabilities.Bounding)
 	}
 }

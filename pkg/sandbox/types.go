@@ -55,6 +55,9 @@ type SandboxSpec struct {
 	// PodCgroup is the pod's cgroup, relative to Config.CgroupRoot; the
 	// sandbox runs in its child translate.SandboxCgroupName.
 	PodCgroup string
+	// Sysctls are set in the sandbox's namespaces, which the containers
+	// join (dotted names, e.g. net.ipv4.ip_local_port_range).
+	Sysctls map[string]string
 }
 
 // Mount is an extra bind mount of a container.
@@ -87,6 +90,9 @@ type ContainerSpec struct {
 	LogPath string
 	// Mounts are extra bind mounts.
 	Mounts []Mount
+	// Security is how the container is confined; its zero value has no
+	// capabilities.
+	Security translate.Security
 }
 
 // State is a container's lifecycle state.

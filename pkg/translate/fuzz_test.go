@@ -3,6 +3,8 @@ package translate
 import (
 	"fmt"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,12 +29,18 @@ func (r *byteReader) next() byte {
 // fuzzNames includes duplicates-in-waiting and names that must be refused.
 var fuzzNames = []string{"a", "b", "app", "side-car", "x1", "_sandbox", "../x", ""}
 
+// hugeExponent matches a decimal exponent beyond any real quantity's.
+var hugeExponent = regexp.MustCompile(`[eE][+-]?[0-9]{4,}`)
+
 // fuzzPod builds a pod from fuzz input: quantities is a comma-separated pool
 // of strings, the valid ones usable as requests, limits and overhead.
 func fuzzPod(data []byte, quantities string) *corev1.Pod {
 	r := &byteReader{data}
 	var pool []resource.Quantity
 	for _, s := range strings.Split(quantities, ",") {
+		if hugeExponent.MatchString(s) {
+			continue // resource.ParseQuantity itself takes hours on 1E1000000000
+		}
 		if q, err := resource.ParseQuantity(s); err == nil {
 			pool = append(pool, q)
 		}
@@ -87,7 +95,121 @@ func fuzzPod(data []byte, quantities string) *corev1.Pod {
 		fill(corev1.ResourceList{}, pod.Spec.Overhead, corev1.ResourceCPU)
 		fill(corev1.ResourceList{}, pod.Spec.Overhead, corev1.ResourceMemory)
 	}
+	fuzzSecurity(r, pod)
 	return pod
+}
+
+// Pools of securityContext values, valid and not.
+var (
+	fuzzCaps     = []corev1.Capability{"ALL", "all", "CHOWN", "cap_net_raw", "SYS_ADMIN", "CAP_SYS_MODULE", "NO_SUCH", "", "CAP_"}
+	fuzzSysctls  = []string{"net.ipv4.ip_local_port_range", "kernel.shm_rmid_forced", "net/core/somaxconn", "kernel.msgmax", "vm.swappiness", "net..x", "", "*"}
+	fuzzPatterns = []string{"net.*", "kernel.msg*", "net.core.somaxconn", "*", "vm.*", "kernel.shm*x", ""}
+	fuzzProcs    = []corev1.ProcMountType{corev1.DefaultProcMount, corev1.UnmaskedProcMount, "Other", ""}
+)
+
+// fuzzBool is nil, false or true.
+func fuzzBool(r *byteReader) *bool {
+	switch r.next() % 3 {
+	case 1:
+		return new(bool)
+	case 2:
+		b := true
+		return &b
+	}
+	return nil
+}
+
+// fuzzSecurity gives the pod and its containers random securityContexts.
+func fuzzSecurity(r *byteReader, pod *corev1.Pod) {
+	pod.Spec.HostNetwork, pod.Spec.HostIPC = r.next()%4 == 0, r.next()%4 == 0
+	pod.Spec.HostUsers = fuzzBool(r)
+	if r.next()%2 == 0 {
+		psc := &corev1.PodSecurityContext{}
+		for n := r.next() % 4; n > 0; n-- {
+			psc.Sysctls = append(psc.Sysctls, corev1.Sysctl{Name: fuzzSysctls[int(r.next())%len(fuzzSysctls)], Value: "1"})
+		}
+		pod.Spec.SecurityContext = psc
+	}
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range list {
+			if r.next()%3 == 0 {
+				continue
+			}
+			sc := &corev1.SecurityContext{Privileged: fuzzBool(r), AllowPrivilegeEscalation: fuzzBool(r), ReadOnlyRootFilesystem: fuzzBool(r)}
+			if b := r.next(); b%2 == 0 {
+				sc.ProcMount = &fuzzProcs[int(b/2)%len(fuzzProcs)]
+			}
+			if r.next()%2 == 0 {
+				sc.Capabilities = &corev1.Capabilities{}
+				for n := r.next() % 4; n > 0; n-- {
+					sc.Capabilities.Add = append(sc.Capabilities.Add, fuzzCaps[int(r.next())%len(fuzzCaps)])
+				}
+				for n := r.next() % 4; n > 0; n-- {
+					sc.Capabilities.Drop = append(sc.Capabilities.Drop, fuzzCaps[int(r.next())%len(fuzzCaps)])
+				}
+			}
+			list[i].SecurityContext = sc
+		}
+	}
+}
+
+// fuzzPolicy is a node policy from fuzz input.
+func fuzzPolicy(r *byteReader) SecurityPolicy {
+	p := SecurityPolicy{AllowPrivileged: r.next()%2 == 0}
+	for n := r.next() % 3; n > 0; n-- {
+		p.UnsafeSysctls = append(p.UnsafeSysctls, fuzzPatterns[int(r.next())%len(fuzzPatterns)])
+	}
+	return p
+}
+
+// checkSecurity feeds pod through the node's security checks and
+// translation, and asserts what must hold for every admitted pod.
+func checkSecurity(t *testing.T, pod *corev1.Pod, policy SecurityPolicy) {
+	t.Helper()
+	if ValidateUnsafeSysctls(policy.UnsafeSysctls) != nil {
+		return // the agent refuses to start with such a flag
+	}
+	ref := policy.Check(pod)
+	if ref != nil {
+		if ref.Reason == "" || ref.Message == "" {
+			t.Fatalf("refusal without reason or message: %+v", ref)
+		}
+		return
+	}
+	sysctls := Sysctls(pod)
+	for name := range sysctls {
+		if strings.ContainsAny(name, "/*") || (pod.Spec.HostNetwork && strings.HasPrefix(name, "net.")) {
+			t.Fatalf("admitted sysctl %q (host network %v)", name, pod.Spec.HostNetwork)
+		}
+	}
+	for _, c := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
+		sec, err := policy.ContainerSecurity(&c)
+		if err != nil {
+			continue // the container waits with CreateContainerConfigError
+		}
+		if sec.Privileged && !policy.AllowPrivileged {
+			t.Fatalf("container %s privileged though the node does not allow it", c.Name)
+		}
+		// As upstream's validation: no_new_privs with privileged or an
+		// explicit CAP_SYS_ADMIN is refused (with add ALL it is not).
+		if sec.NoNewPrivileges && (sec.Privileged || c.SecurityContext.Capabilities != nil && slices.ContainsFunc(c.SecurityContext.Capabilities.Add, func(a corev1.Capability) bool {
+			n, _ := capName(string(a))
+			return n == "CAP_SYS_ADMIN"
+		})) {
+			t.Fatalf("container %s: no_new_privs with privileges: %+v", c.Name, sec)
+		}
+		if sec.UnmaskedProc && (pod.Spec.HostUsers == nil || *pod.Spec.HostUsers) {
+			t.Fatalf("container %s: unmasked /proc in the host's user namespace", c.Name)
+		}
+		if !slices.IsSorted(sec.Capabilities) || len(slices.Compact(slices.Clone(sec.Capabilities))) != len(sec.Capabilities) {
+			t.Fatalf("container %s: capabilities not a sorted set: %v", c.Name, sec.Capabilities)
+		}
+		for _, n := range sec.Capabilities {
+			if !strings.HasPrefix(n, "CAP_") || strings.ToUpper(n) != n {
+				t.Fatalf("container %s: capability %q", c.Name, n)
+			}
+		}
+	}
 }
 
 func FuzzPod(f *testing.F) {
@@ -96,13 +218,16 @@ func FuzzPod(f *testing.F) {
 	f.Add([]byte{0, 1, 3, 1, 2, 0, 1, 2, 0, 1, 0, 2, 1, 2, 0, 2, 2, 1, 1, 2, 2}, "1m,100Mi,2,-1,1e15,16Ei", int64(-1))
 	f.Add([]byte{1, 2, 0, 4, 4, 4, 5, 5, 5, 1, 2, 1, 2, 1, 2, 4, 5}, "0,0.5,1Ki,garbage,1.5Gi", int64(-2))
 	f.Add([]byte{0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0}, "100m,200m,32Mi,64Mi", int64(64))
+	// security contexts: sysctls, capabilities, privileged, procMount
+	f.Add([]byte{1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 0, 3, 0, 2, 5, 1, 2, 1, 0, 2, 0, 1, 4, 1, 2, 3, 8}, "net.*,1", int64(1))
 	f.Fuzz(func(t *testing.T, data []byte, quantities string, pids int64) {
 		pod := fuzzPod(data, quantities)
 		before := pod.DeepCopy()
 		node := Node{PodPidsLimit: pids}
+		checkSecurity(t, pod, fuzzPolicy(&byteReader{[]byte(quantities)}))
 		res, err := Pod(pod, node)
 		if !reflect.DeepEqual(pod, before) {
-			t.Fatalf("Pod modified its input")
+			t.Fatalf("Pod or the security checks modified the input")
 		}
 		if err != nil {
 			if res != nil || err.Error() == "" {

@@ -160,6 +160,10 @@ func written(dir string) bool {
 	return err == nil
 }
 
+// fsGroup is the pod's fsGroup. Every volume type here is made by the node
+// for the pod, so it is group-owned from the start and there is nothing to
+// walk: fsGroupChangePolicy has no effect on them, as upstream documents
+// for secret, configMap and emptyDir.
 func fsGroup(pod *corev1.Pod) *int64 {
 	if sc := pod.Spec.SecurityContext; sc != nil {
 		return sc.FSGroup
