@@ -90,7 +90,11 @@ func (r *Runtime) createContainer(spec ContainerSpec, pod podRecord, dir string)
 		res.MemorySwap = res.Memory // no swap for containers, as the kubelet does
 	}
 	cgPath := cgroup.Abs(r.cfg.CgroupRoot, spec.Cgroup.Path)
-	cfg, err := libcontainerConfig(containerSpec(spec, pod.Spec, pod.PID, rootfs, r.cfg.Binary, cgPath), res)
+	ociSpec := containerSpec(spec, pod.Spec, pod.PID, rootfs, r.cfg.Binary, cgPath)
+	if err := setSeccomp(ociSpec, spec.Seccomp); err != nil {
+		return meta, err
+	}
+	cfg, err := libcontainerConfig(ociSpec, res)
 	if err != nil {
 		return meta, err
 	}

@@ -87,6 +87,8 @@ type ContainerSpec struct {
 	LogPath string
 	// Mounts are extra bind mounts.
 	Mounts []Mount
+	// Seccomp is the container's seccomp profile (zero: Unconfined).
+	Seccomp Seccomp
 }
 
 // State is a container's lifecycle state.
