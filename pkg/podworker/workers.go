@@ -116,6 +116,8 @@ type Config struct {
 	Node translate.Node
 	// LogDir is the root of container logs (/var/log/pods).
 	LogDir string
+	// Seccomp is the node's seccomp policy.
+	Seccomp Seccomp
 	// Capacity is what new pods are admitted against.
 	Capacity Capacity
 	// MaxParallel bounds the number of pods synced at once.
