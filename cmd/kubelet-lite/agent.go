@@ -84,6 +84,7 @@ func (a *agent) build(ctx context.Context) error {
 		Cgroups:     a.tree,
 		Node:        translate.Node{PodPidsLimit: cfg.PodPidsLimit},
 		LogDir:      cfg.LogDir,
+		Seccomp:     podworker.Seccomp{ProfileRoot: cfg.SeccompDir(), Default: cfg.SeccompDefault},
 		MaxParallel: cfg.MaxParallelStarts,
 		Capacity:    podworker.Capacity{MaxPods: cfg.MaxPods, Allocatable: allocatable},
 		Security: translate.SecurityPolicy{AllowPrivileged: cfg.AllowPrivileged, UnsafeSysctls: cfg.AllowedUnsafeSysctls,

@@ -77,6 +77,8 @@ func newRunCmd() *cobra.Command {
 	f.StringVar(&cfg.ClusterDomain, "cluster-domain", cfg.ClusterDomain, "the cluster's DNS domain, searched by pods with dnsPolicy ClusterFirst")
 	f.StringVar(&cfg.ProxyMode, "proxy-mode", cfg.ProxyMode, "ipvs (a cluster node serves Service VIPs through the kernel's IPVS, on kube-ipvs0, with an nftables masquerade table) or none")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "the cluster's pod network; the service proxy masquerades Service traffic from outside it (empty: all of it)")
+	f.StringVar(&cfg.SeccompProfileRoot, "seccomp-profile-root", cfg.SeccompProfileRoot, "directory of the Localhost seccomp profiles, JSON runtime-spec LinuxSeccomp files that a pod's seccompProfile.localhostProfile names relative to it (default: <root-dir>/seccomp)")
+	f.BoolVar(&cfg.SeccompDefault, "seccomp-default", cfg.SeccompDefault, "give the RuntimeDefault seccomp profile to containers whose pod asks for none; on by default, unlike upstream's kubelet (--seccomp-default=false runs them Unconfined)")
 	f.DurationVar(&cfg.FileCheckFrequency, "file-check-frequency", cfg.FileCheckFrequency, "how often the manifest directory is read again without an event")
 	return cmd
 }

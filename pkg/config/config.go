@@ -106,6 +106,14 @@ type Config struct {
 	// ClusterCIDR is the cluster's pod network: Service traffic from
 	// outside it is masqueraded; "" masquerades all of it.
 	ClusterCIDR string
+
+	// SeccompProfileRoot holds the Localhost seccomp profiles; "" means
+	// RootDir/seccomp.
+	SeccompProfileRoot string
+	// SeccompDefault gives RuntimeDefault to the containers whose pod asks
+	// for no seccomp profile. Unlike upstream's kubelet it is on by
+	// default: a default pod is as confined as the runtime can make it.
+	SeccompDefault bool
 }
 
 // Network plugins.
@@ -146,7 +154,8 @@ func Default() Config {
 		ClusterDomain: "cluster.local",
 		// The proxy owns IPVS, kube-ipvs0 and an nftables table in the
 		// agent's network namespace: it is turned on deliberately.
-		ProxyMode: ProxyModeNone,
+		ProxyMode:      ProxyModeNone,
+		SeccompDefault: true,
 	}
 }
 
@@ -160,6 +169,9 @@ func (c *Config) Validate() error {
 		if !filepath.IsAbs(dir) {
 			errs = append(errs, fmt.Errorf("%s %q is not an absolute path", flag, dir))
 		}
+	}
+	if c.SeccompProfileRoot != "" && !filepath.IsAbs(c.SeccompProfileRoot) {
+		errs = append(errs, fmt.Errorf("--seccomp-profile-root %q is not an absolute path", c.SeccompProfileRoot))
 	}
 	if c.PodManifestPath != "" && !filepath.IsAbs(c.PodManifestPath) {
 		errs = append(errs, fmt.Errorf("--pod-manifest-path %q is not an absolute path", c.PodManifestPath))
@@ -354,3 +366,11 @@ func (c *Config) EtcDir() string { return filepath.Join(c.RootDir, "etc") }
 
 // SandboxDir is where the runtime keeps sandbox and container state.
 func (c *Config) SandboxDir() string { return filepath.Join(c.RootDir, "sandbox") }
+
+// SeccompDir is where the Localhost seccomp profiles are read from.
+func (c *Config) SeccompDir() string {
+	if c.SeccompProfileRoot != "" {
+		return c.SeccompProfileRoot
+	}
+	return filepath.Join(c.RootDir, "seccomp")
+}

@@ -45,6 +45,8 @@ func TestValidate(t *testing.T) {
 			c.Kubeconfig, c.RotateServerCertificates, c.TLSCertFile, c.TLSKeyFile = "/k", true, "/a.crt", "/a.key"
 		}, wantErr: "exclude each other"},
 		{name: "relative cert dir", mutate: func(c *Config) { c.CertDir = "pki" }, wantErr: `--cert-dir "pki"`},
+		{name: "seccomp profile root", mutate: func(c *Config) { c.SeccompProfileRoot = "/etc/seccomp" }},
+		{name: "relative seccomp profile root", mutate: func(c *Config) { c.SeccompProfileRoot = "seccomp" }, wantErr: `--seccomp-profile-root "seccomp"`},
 		{name: "no pods", mutate: func(c *Config) { c.MaxPods = 0 }, wantErr: "--max-pods 0"},
 		{name: "log max size", mutate: func(c *Config) { c.ContainerLogMaxSize = "64Ki" }},
 		{name: "log max size not a quantity", mutate: func(c *Config) { c.ContainerLogMaxSize = "ten megs" }, wantErr: `--container-log-max-size "ten megs"`},
@@ -121,5 +123,19 @@ func TestContainerLogMaxBytes(t *testing.T) {
 		if got := c.ContainerLogMaxBytes(); got != tc.want {
 			t.Errorf("ContainerLogMaxBytes(%q) = %d, want %d", tc.size, got, tc.want)
 		}
+	}
+}
+
+func TestSeccompDir(t *testing.T) {
+	c := Default()
+	if !c.SeccompDefault {
+		t.Error("--seccomp-default is off by default, want on")
+	}
+	if got := c.SeccompDir(); got != "/var/lib/kubelet-lite/seccomp" {
+		t.Errorf("default SeccompDir %q, want /var/lib/kubelet-lite/seccomp", got)
+	}
+	c.SeccompProfileRoot = "/etc/kubelet-lite/seccomp"
+	if got := c.SeccompDir(); got != "/etc/kubelet-lite/seccomp" {
+		t.Errorf("SeccompDir %q, want /etc/kubelet-lite/seccomp", got)
 	}
 }

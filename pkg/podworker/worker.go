@@ -486,13 +486,18 @@ func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *tran
 		err := fmt.Errorf("container %s: no cgroup from the translator", c.Name)
 		return waiting{Reason: reasonConfigError, Message: err.Error()}, err
 	}
+	seccomp, err := seccompProfile(pod, c, p.cfg.Seccomp)
+	if err != nil {
+		p.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		return waiting{Reason: reasonCreateError, Message: err.Error()}, err
+	}
 	spec := sandbox.ContainerSpec{
 		PodUID: pod.UID, Name: c.Name, Attempt: s.Attempt,
 		Image: c.Image, ImageID: img.RepoDigest, Layers: img.Layers,
 		Args: proc.Args, Env: proc.Env, WorkingDir: proc.WorkingDir,
 		UID: proc.UID, GID: proc.GID, AdditionalGIDs: proc.Groups,
 		Cgroup: cg, LogPath: logPath(p.cfg.LogDir, pod, c.Name, s.Attempt),
-		Mounts: mounts, Security: sec,
+		Mounts: mounts, Security: sec, Seccomp: seccomp,
 	}
 	st, err := p.cfg.Runtime.StartContainer(ctx, spec)
 	if err != nil {

@@ -116,6 +116,8 @@ type Config struct {
 	Node translate.Node
 	// LogDir is the root of container logs (/var/log/pods).
 	LogDir string
+	// Seccomp is the node's seccomp policy.
+	Seccomp Seccomp
 	// Capacity is what new pods are admitted against.
 	Capacity Capacity
 	// Security is what the node allows pods beyond the defaults

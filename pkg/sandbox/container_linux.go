@@ -98,6 +98,13 @@ func (r *Runtime) createContainer(spec ContainerSpec, pod podRecord, dir string)
 		}
 		ociSpec.Linux.Devices = devs
 	}
+	// Privileged containers run without a seccomp filter, as containerd's
+	// CRI runs them.
+	if !spec.Security.Privileged {
+		if err := setSeccomp(ociSpec, spec.Seccomp); err != nil {
+			return meta, err
+		}
+	}
 	cfg, err := libcontainerConfig(ociSpec, res)
 	if err != nil {
 		return meta, err

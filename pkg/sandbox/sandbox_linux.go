@@ -67,7 +67,16 @@ func (r *Runtime) createSandbox(spec SandboxSpec, podPath string) (podRecord, er
 		return podRecord{}, err
 	}
 	cgPath := cgroup.Abs(r.cfg.CgroupRoot, translate.SandboxCgroup(spec.PodCgroup))
-	cfg, err := libcontainerConfig(sandboxSpec(spec, rootfs, r.cfg.Binary, cgPath), &cgroups.Resources{})
+	ociSpec := sandboxSpec(spec, rootfs, r.cfg.Binary, cgPath)
+	// The pause process needs nothing beyond the default profile, whatever
+	// the pod's containers ask for; a build without seccomp (the package's
+	// own tests) runs it unconfined.
+	if seccompBuiltIn {
+		if err := setSeccomp(ociSpec, Seccomp{Type: SeccompRuntimeDefault}); err != nil {
+			return podRecord{}, err
+		}
+	}
+	cfg, err := libcontainerConfig(ociSpec, &cgroups.Resources{})
 	if err != nil {
 		return podRecord{}, err
 	}

@@ -93,6 +93,8 @@ type ContainerSpec struct {
 	// Security is how the container is confined; its zero value has no
 	// capabilities.
 	Security translate.Security
+	// Seccomp is the container's seccomp profile (zero: Unconfined).
+	Seccomp Seccomp
 }
 
 // State is a container's lifecycle state.

@@ -7,7 +7,7 @@
 // the mounts are in the container's own mount namespace.
 //
 //	sectest ids              prints "uid=U euid=E gid=G groups=A,B"
-//	sectest try NAME...      unshare-net, mount-tmpfs, reboot, init-module
+//	sectest try NAME...      unshare-net, mount-tmpfs, reboot, init-module, keyctl
 //	sectest ptrace-uid UID   PTRACE_ATTACH to a process of user UID
 //	sectest write PATH       writes PATH (created, truncated)
 package main
@@ -71,6 +71,11 @@ func try(name string) error {
 		// Not an ELF module: the kernel refuses it (ENOEXEC) after the
 		// capability check, which is what must fail first.
 		return unix.InitModule([]byte("not a module"), "")
+	case "keyctl":
+		// A key in this process's own keyring: allowed without privileges,
+		// so only a seccomp filter stops it.
+		_, err := unix.AddKey("user", "sectest", []byte("x"), unix.KEY_SPEC_PROCESS_KEYRING)
+		return err
 	}
 	return fmt.Errorf("unknown attempt %q", name)
 }
