@@ -118,6 +118,9 @@ type Config struct {
 	LogDir string
 	// Capacity is what new pods are admitted against.
 	Capacity Capacity
+	// MAC tells what mandatory access control the kernel enforces, read at
+	// each admission; nil means DetectMAC.
+	MAC func() MACHost
 	// MaxParallel bounds the number of pods synced at once.
 	MaxParallel int
 	// Statuses receives pod statuses; nil drops them.
@@ -268,6 +271,8 @@ func (w *Workers) Update(ctx context.Context, pods []*corev1.Pod) {
 		wk := newWorker(w, p)
 		if r := admit(p, w.admittedPods(), w.cfg.Capacity); r != nil {
 			wk.rejected = r
+		} else if r := admitMAC(p, w.mac()); r != nil {
+			wk.rejected = r
 		} else if err := w.cfg.Volumes.Supported(p); err != nil {
 			wk.rejected = &rejection{Reason: "UnsupportedVolume", Message: "Pod was rejected: " + err.Error()}
 		}
@@ -279,6 +284,14 @@ func (w *Workers) Update(ctx context.Context, pods []*corev1.Pod) {
 		w.cleaned = true
 		w.removeOrphans(desired)
 	}
+}
+
+// mac is what the kernel enforces of mandatory access control now.
+func (w *Workers) mac() MACHost {
+	if w.cfg.MAC == nil {
+		return DetectMAC()
+	}
+	return w.cfg.MAC()
 }
 
 // admittedPods are the pods with a worker that were not rejected, with the

@@ -87,6 +87,9 @@ type ContainerSpec struct {
 	LogPath string
 	// Mounts are extra bind mounts.
 	Mounts []Mount
+	// AppArmorProfile is the AppArmor profile the container's processes
+	// run under; "" for none.
+	AppArmorProfile string
 }
 
 // State is a container's lifecycle state.
