@@ -314,8 +314,12 @@ func (wk *worker) reportOOMKills(pod *corev1.Pod, raw map[string]sandbox.Contain
 		if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
 			limit = "its memory limit of " + q.String()
 		}
-		wk.parent.cfg.Recorder.Eventf(pod, corev1.EventTypeWarning, "OOMKilling",
-			"Memory cgroup out of memory: container %s (restart %d) was killed at %s", c.Name, st.Attempt, limit)
+		msg := fmt.Sprintf("Memory cgroup out of memory: container %s (restart %d) was killed at %s", c.Name, st.Attempt, limit)
+		if st.Message != "" {
+			// The runtime read from the cgroups which level hit its limit.
+			msg = fmt.Sprintf("Memory cgroup out of memory: container %s (restart %d): %s", c.Name, st.Attempt, st.Message)
+		}
+		wk.parent.cfg.Recorder.Event(pod, corev1.EventTypeWarning, "OOMKilling", msg)
 	}
 }
 
@@ -498,6 +502,8 @@ func (wk *worker) startContainer(ctx context.Context, pod *corev1.Pod, res *tran
 		UID: proc.UID, GID: proc.GID, AdditionalGIDs: proc.Groups,
 		Cgroup: cg, LogPath: logPath(p.cfg.LogDir, pod, c.Name, s.Attempt),
 		Mounts: mounts, Security: sec, Seccomp: seccomp,
+		// Admission let only a profile the kernel has loaded through.
+		AppArmorProfile: appArmorName(appArmorProfile(pod, c)),
 	}
 	st, err := p.cfg.Runtime.StartContainer(ctx, spec)
 	if err != nil {

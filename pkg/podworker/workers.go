@@ -123,6 +123,9 @@ type Config struct {
 	// Security is what the node allows pods beyond the defaults
 	// (privileged containers, unsafe sysctls).
 	Security translate.SecurityPolicy
+	// MAC tells what mandatory access control the kernel enforces, read at
+	// each admission; nil means DetectMAC.
+	MAC func() MACHost
 	// MaxParallel bounds the number of pods synced at once.
 	MaxParallel int
 	// Statuses receives pod statuses; nil drops them.
@@ -275,6 +278,8 @@ func (w *Workers) Update(ctx context.Context, pods []*corev1.Pod) {
 			wk.rejected = r
 		} else if r := w.cfg.Security.Check(p); r != nil {
 			wk.rejected = &rejection{Reason: r.Reason, Message: r.Message}
+		} else if r := admitMAC(p, w.mac()); r != nil {
+			wk.rejected = r
 		} else if err := w.cfg.Volumes.Supported(p); err != nil {
 			wk.rejected = &rejection{Reason: "UnsupportedVolume", Message: "Pod was rejected: " + err.Error()}
 		}
@@ -286,6 +291,14 @@ func (w *Workers) Update(ctx context.Context, pods []*corev1.Pod) {
 		w.cleaned = true
 		w.removeOrphans(desired)
 	}
+}
+
+// mac is what the kernel enforces of mandatory access control now.
+func (w *Workers) mac() MACHost {
+	if w.cfg.MAC == nil {
+		return DetectMAC()
+	}
+	return w.cfg.MAC()
 }
 
 // admittedPods are the pods with a worker that were not rejected, with the

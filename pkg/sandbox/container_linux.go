@@ -109,6 +109,7 @@ func (r *Runtime) createContainer(spec ContainerSpec, pod podRecord, dir string)
 	if err != nil {
 		return meta, err
 	}
+	cfg.AppArmorProfile = spec.AppArmorProfile
 	c, err := libcontainer.Create(r.layout.libcontainer(), meta.ID, cfg)
 	if err != nil {
 		return meta, fmt.Errorf("create container: %w", err)

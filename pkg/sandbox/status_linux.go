@@ -77,10 +77,11 @@ func observeExit(dir string, meta containerRecord, seen time.Time) exitRecord {
 	}
 	oom, _ := oomKills(meta.CgroupPaths)
 	rec.Reason = exitReason(rec.ExitCode, oom)
-	if rec.Reason == ReasonOOMKilled && !recorded {
-		// The OOM killer took PID 1 itself (its binary's pages count as
-		// its RSS), or memory.oom.group killed the whole container.
-		rec.Message = ""
+	if rec.Reason == ReasonOOMKilled {
+		// Without a record the OOM killer took PID 1 itself (its binary's
+		// pages count as its RSS), or memory.oom.group killed the whole
+		// container; either way what PID 1 said is not the story.
+		rec.Message = oomMessage(meta.CgroupPaths)
 	}
 	return rec
 }

@@ -95,6 +95,9 @@ type ContainerSpec struct {
 	Security translate.Security
 	// Seccomp is the container's seccomp profile (zero: Unconfined).
 	Seccomp Seccomp
+	// AppArmorProfile is the AppArmor profile the container's processes
+	// run under; "" for none.
+	AppArmorProfile string
 }
 
 // State is a container's lifecycle state.
