@@ -47,6 +47,9 @@ var strictCodecs = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableSt
 // DecodePod decodes a v1 Pod from YAML or JSON, strictly; any other kind is
 // an error.
 func DecodePod(data []byte) (*corev1.Pod, error) {
+	if err := checkQuantities(data); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
 	obj, gvk, err := strictCodecs.UniversalDeserializer().Decode(data, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
