@@ -222,7 +222,7 @@ func (h *hijackWatcher) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// The upgraders read through rw's buffer, which holds what the
 	// server read ahead; both paths are watched.
 	rw.Reader = bufio.NewReader(&goneReader{r: rw.Reader, gone: h.gone})
-	return &goneConn{Conn: conn, gone: h.gone}, rw, nil
+	return &goneConn{Conn: conn, r: goneReader{r: conn, gone: h.gone}}, rw, nil
 }
 
 func (h *hijackWatcher) Flush() {
@@ -244,15 +244,10 @@ func (g *goneReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// goneConn is a connection whose reads go through a goneReader.
 type goneConn struct {
 	net.Conn
-	gone func()
+	r goneReader
 }
 
-func (g *goneConn) Read(p []byte) (int, error) {
-	n, err := g.Conn.Read(p)
-	if err != nil {
-		g.gone()
-	}
-	return n, err
-}
+func (g *goneConn) Read(p []byte) (int, error) { return g.r.Read(p) }
